@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hubbubhq/hubbub/store"
+)
+
+// Identity is who a connection belongs to, as the connect hook decided.
+type Identity struct {
+	// UserID groups sessions: every tab of one user shares it, presence
+	// counts users, and Engine.ToUser reaches all of them. Empty means an
+	// anonymous user whose UserID is the session id.
+	UserID string
+	// Meta is metadata about the user (name, avatar, …), encoded as JSON
+	// once at connect and shown in presence. May be nil.
+	Meta any
+}
+
+// Config configures an Engine. The zero value is a working default: anyone
+// may connect as an anonymous user and join any room, with the limits below.
+type Config struct {
+	// Authenticate runs on the request that opens a connection (the
+	// WebSocket upgrade, the SSE stream request) and returns who it is.
+	// Returning an error refuses the connection: an *Error with
+	// CodeForbidden gives HTTP 403, anything else HTTP 401, and the error
+	// text is the JSON reason. Nil accepts everyone anonymously.
+	Authenticate func(r *http.Request) (Identity, error)
+
+	// AuthorizeJoin runs before a client's join frame takes effect. A
+	// non-nil error refuses the join with an error ack (an *Error keeps
+	// its code; anything else becomes CodeForbidden). Joins made by the
+	// server (Session.Join, Engine.JoinUser) do not run it. Nil allows all.
+	AuthorizeJoin func(ctx context.Context, s *Session, room string) error
+
+	// PresenceNotices reports whether a room pushes presence notices
+	// (a user's first session joined, last session left) to its members
+	// and lists present users in join acks. It is called once when the
+	// room is created. Nil means no room does; presence can still be
+	// queried with Engine.Presence.
+	PresenceNotices func(room string) bool
+
+	// OnDisconnect, if set, runs after a session has left its rooms.
+	OnDisconnect func(s *Session, reason CloseReason)
+
+	// Store records sessions, memberships and presence. Nil uses an
+	// embedded go-memdb store (store.NewMemDB).
+	Store store.Store
+
+	// Logger receives one line per bad input, refused connection or
+	// recovered panic. Nil uses slog.Default().
+	Logger *slog.Logger
+
+	// MaxFrameBytes bounds one inbound frame (or batch). Default 64 KiB.
+	MaxFrameBytes int
+	// MaxNameBytes bounds room and event names. Default 128.
+	MaxNameBytes int
+	// MaxRoomsPerSession bounds the rooms one session can be in. Default 128.
+	MaxRoomsPerSession int
+	// MaxPendingFrames bounds the inbound frames of one session that wait
+	// for its handlers (handlers run one at a time per session, in order).
+	// Past it, further frames get CodeOverloaded. Default 256.
+	MaxPendingFrames int
+
+	// HistorySize is how many recent events each room keeps for recovery
+	// and replay. Default 256; negative disables history.
+	HistorySize int
+	// HistoryTTL is how long an event stays in history, and how long an
+	// empty room keeps its history for members who come back. Default 2m.
+	HistoryTTL time.Duration
+}
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxFrameBytes      = 64 << 10
+	DefaultMaxNameBytes       = 128
+	DefaultMaxRoomsPerSession = 128
+	DefaultMaxPendingFrames   = 256
+	DefaultHistorySize        = 256
+	DefaultHistoryTTL         = 2 * time.Minute
+)
+
+func (c Config) withDefaults() Config {
+	if c.Store == nil {
+		c.Store = store.NewMemDB()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.MaxNameBytes <= 0 {
+		c.MaxNameBytes = DefaultMaxNameBytes
+	}
+	if c.MaxRoomsPerSession <= 0 {
+		c.MaxRoomsPerSession = DefaultMaxRoomsPerSession
+	}
+	if c.MaxPendingFrames <= 0 {
+		c.MaxPendingFrames = DefaultMaxPendingFrames
+	}
+	if c.HistorySize == 0 {
+		c.HistorySize = DefaultHistorySize
+	}
+	if c.HistorySize < 0 {
+		c.HistorySize = 0
+	}
+	if c.HistoryTTL <= 0 {
+		c.HistoryTTL = DefaultHistoryTTL
+	}
+	return c
+}

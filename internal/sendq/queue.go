@@ -1,0 +1,134 @@
+// Package sendq is the bounded per-session send queue that every hubbub
+// transport puts between the engine and its socket.
+//
+// The engine hands a session frames without blocking; the transport's writer
+// takes everything queued at once and writes it as one message (write
+// coalescing). The queue is bounded by bytes, not by frame count, so a slow
+// client cannot make the server hold unbounded memory: when a push would pass
+// the bound it fails with ErrFull and the transport closes the session as a
+// slow consumer, so the client knows it must recover.
+package sendq
+
+import (
+	"errors"
+	"sync"
+)
+
+var (
+	// ErrFull is returned by Push when the frame would pass the byte bound.
+	ErrFull = errors.New("sendq: queue full")
+	// ErrClosed is returned by Push after Close.
+	ErrClosed = errors.New("sendq: queue closed")
+)
+
+// frameOverhead is what each queued frame costs beyond its bytes (slice
+// header and bookkeeping), so that many tiny frames also hit the bound.
+const frameOverhead = 32
+
+// Queue is a FIFO of encoded frames bounded by bytes. It is safe for
+// concurrent use by many producers and one consumer. Frames are queued by
+// reference: producers must not modify a frame after pushing it.
+type Queue struct {
+	mu     sync.Mutex
+	frames [][]byte
+	bytes  int
+	max    int
+	closed bool
+	ready  chan struct{} // holds one token while frames are queued and unsignalled
+}
+
+// New returns a queue that holds at most maxBytes of frames (plus a small
+// per-frame overhead). A frame larger than maxBytes is refused by an empty
+// queue too.
+func New(maxBytes int) *Queue {
+	return &Queue{max: maxBytes, ready: make(chan struct{}, 1)}
+}
+
+// Push appends a frame. It never blocks: it returns ErrFull when the queue
+// cannot take the frame and ErrClosed after Close.
+func (q *Queue) Push(frame []byte) error {
+	n := len(frame) + frameOverhead
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	if q.bytes+n > q.max {
+		q.mu.Unlock()
+		return ErrFull
+	}
+	wasEmpty := len(q.frames) == 0
+	q.frames = append(q.frames, frame)
+	q.bytes += n
+	q.mu.Unlock()
+	if wasEmpty {
+		select {
+		case q.ready <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// Ready returns a channel that receives a value after frames become
+// available. A receive may find the queue already drained; consumers loop
+// on Drain.
+func (q *Queue) Ready() <-chan struct{} { return q.ready }
+
+// Drain moves every queued frame, oldest first, onto dst and returns it.
+// Passing the previous result (reset to length zero) reuses its storage.
+func (q *Queue) Drain(dst [][]byte) [][]byte {
+	q.mu.Lock()
+	dst = append(dst, q.frames...)
+	clear(q.frames)
+	q.frames = q.frames[:0]
+	q.bytes = 0
+	q.mu.Unlock()
+	return dst
+}
+
+// Pop removes and returns the oldest frame, or nil when the queue is empty.
+func (q *Queue) Pop() []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.frames) == 0 {
+		return nil
+	}
+	f := q.frames[0]
+	q.frames[0] = nil
+	q.frames = q.frames[1:]
+	q.bytes -= len(f) + frameOverhead
+	if len(q.frames) > 0 {
+		select {
+		case q.ready <- struct{}{}:
+		default:
+		}
+	}
+	return f
+}
+
+// Len reports the number of queued frames and the bytes they count for.
+func (q *Queue) Len() (frames, bytes int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.frames), q.bytes
+}
+
+// Close makes every later Push fail with ErrClosed. Frames already queued
+// stay available to Drain and Pop. Close is idempotent.
+func (q *Queue) Close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Closed reports whether Close was called.
+func (q *Queue) Closed() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.closed
+}
