@@ -57,6 +57,8 @@ type conn struct {
 	once   sync.Once
 	done   chan struct{}
 	reason engine.CloseReason
+
+	scratch [][]byte // reused by Discard
 }
 
 func (c *conn) Send(frame []byte) error { return c.q.Push(frame) }
@@ -230,6 +232,17 @@ func (c *Client) read(ctx context.Context) (engine.Frame, error) {
 			return engine.Frame{}, ctx.Err()
 		}
 	}
+}
+
+// Discard drops every queued frame without decoding it and returns how
+// many there were: the cheapest way for a benchmark to consume deliveries.
+func (c *Client) Discard() int {
+	n := len(c.ahead)
+	c.ahead = nil
+	c.conn.scratch = c.conn.q.Drain(c.conn.scratch[:0])
+	n += len(c.conn.scratch)
+	clear(c.conn.scratch)
+	return n
 }
 
 // Buffered returns how many frames are queued and not yet read.
