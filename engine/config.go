@@ -31,8 +31,9 @@ type Config struct {
 	Authenticate func(r *http.Request) (Identity, error)
 
 	// AuthorizeJoin runs before a client's join frame takes effect. A
-	// non-nil error refuses the join with an error ack (an *Error keeps
-	// its code; anything else becomes CodeForbidden). Joins made by the
+	// non-nil error refuses the join with an error ack: an *Error is sent
+	// as it is; any other error is logged and the client sees CodeForbidden
+	// "join refused". Joins made by the
 	// server (Session.Join, Engine.JoinUser) do not run it. Nil allows all.
 	AuthorizeJoin func(ctx context.Context, s *Session, room string) error
 

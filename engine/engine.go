@@ -102,11 +102,13 @@ func (e *Engine) Open(conn Conn, id Identity) (*Session, error) {
 		s.cancel()
 		return nil, err
 	}
-	e.sessions.add(s)
+	// The hello goes out before the session is reachable by ToAll or
+	// ToUser, so it is always the client's first frame.
 	if !s.send(appendHello(nil, s.id, s.user)) {
 		s.Close(ReasonSlow)
 		return nil, ErrSessionClosed
 	}
+	e.sessions.add(s)
 	return s, nil
 }
 

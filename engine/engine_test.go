@@ -281,7 +281,7 @@ func TestJoinRefused(t *testing.T) {
 	c := dialUser(t, e, "alice")
 	_, err := c.Join(ctx, "admins")
 	require.ErrorIs(t, err, &engine.Error{Code: engine.CodeForbidden})
-	require.Contains(t, err.Error(), "admins only")
+	require.Contains(t, err.Error(), "join refused", "plain errors are not shown to clients")
 	_, err = c.Join(ctx, "vip")
 	require.ErrorIs(t, err, &engine.Error{Code: "payment_required"})
 	_, err = c.Join(ctx, "public")

@@ -9,7 +9,7 @@ import (
 // Error codes carried by error frames and error acknowledgements. Clients
 // switch on the code; the message is for people.
 const (
-	CodeMalformed    = "malformed"      // the frame is not valid JSON or misses a required field
+	CodeMalformed    = "malformed"      // the message is not valid JSON, not a frame object or batch, or has no "t"
 	CodeUnknownType  = "unknown_type"   // the frame's "t" is not a known frame type
 	CodeUnknownEvent = "unknown_event"  // no handler is registered for the event
 	CodeTooLarge     = "too_large"      // the frame exceeds Config.MaxFrameBytes

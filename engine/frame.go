@@ -18,7 +18,7 @@ const (
 	TypeJoin     = "join"     // client → server: enter a room
 	TypeLeave    = "leave"    // client → server: leave a room
 	TypePresence = "presence" // server → client: a user joined or left a room
-	TypeError    = "error"    // server → client: bad input that had no ack id
+	TypeError    = "error"    // server → client: a failure (bad input, handler error) of a frame without an ack id
 	TypeClose    = "close"    // server → client: the session ends (transports without close frames)
 )
 
@@ -206,8 +206,9 @@ func SplitBatch(msg []byte, fn func(frame []byte)) error {
 	return nil
 }
 
-// marshalData encodes a payload once. json.RawMessage and []byte holding
-// JSON are used as they are after validation; nil stays nil.
+// marshalData encodes a payload once. A json.RawMessage is used as it is
+// after validation; nil stays nil; anything else goes through json.Marshal
+// (so a []byte becomes a base64 string, as encoding/json does).
 func marshalData(v any) ([]byte, error) {
 	switch d := v.(type) {
 	case nil:

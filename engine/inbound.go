@@ -152,7 +152,8 @@ func (s *Session) clientJoin(f Frame) (res JoinResult, err error) {
 			if errors.As(err, &we) {
 				return res, err
 			}
-			return res, &Error{Code: CodeForbidden, Message: err.Error()}
+			s.e.log.Info("hubbub: join refused", "session", s.id, "room", f.Room, "err", err)
+			return res, &Error{Code: CodeForbidden, Message: "join refused"}
 		}
 	}
 	return s.e.join(s, f.Room, f.Since, f.History)

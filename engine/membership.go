@@ -17,7 +17,7 @@ func (e *Engine) newRoom(name string) *room {
 		epoch:   newID()[:11],
 		notices: e.cfg.PresenceNotices != nil && e.cfg.PresenceNotices(name),
 		members: make(map[*Session]struct{}),
-		users:   make(map[string]int),
+		users:   make(map[string]*roomUser),
 		hist:    history{size: e.cfg.HistorySize, ttl: e.cfg.HistoryTTL},
 	}
 }
@@ -38,9 +38,14 @@ func (e *Engine) join(s *Session, name string, since *Position, history int) (Jo
 	}
 	if r, ok := s.rooms[name]; ok {
 		r.mu.Lock()
-		pos := Position{Epoch: r.epoch, Offset: r.off}
+		res := JoinResult{Room: name, Position: Position{Epoch: r.epoch, Offset: r.off}}
+		if r.notices {
+			res.Presence = r.presence()
+		}
 		r.mu.Unlock()
-		return JoinResult{Room: name, Position: pos, Recovered: since == nil || *since == pos}, nil
+		// Already a member: live events have been flowing, nothing to replay.
+		res.Recovered = since == nil || *since == res.Position
+		return res, nil
 	}
 	if len(s.rooms) >= e.cfg.MaxRoomsPerSession {
 		return JoinResult{}, NewError(CodeTooManyRooms, "a session can be in at most %d rooms", e.cfg.MaxRoomsPerSession)
@@ -75,11 +80,20 @@ func (e *Engine) join(s *Session, name string, since *Position, history int) (Jo
 	res.Position = Position{Epoch: r.epoch, Offset: r.off}
 	r.members[s] = struct{}{}
 	r.dirty = true
-	r.users[s.user]++
-	if r.notices && r.users[s.user] == 1 {
-		r.fanout(appendPresence(nil, name, "join", s.user, s.meta), []*Session{s}, nil)
+	u := r.users[s.user]
+	if u == nil {
+		u = &roomUser{meta: s.meta}
+		r.users[s.user] = u
 	}
-	notices := r.notices
+	u.conns++
+	if r.notices {
+		if u.conns == 1 {
+			r.fanout(appendPresence(nil, name, "join", s.user, s.meta), []*Session{s}, nil)
+		}
+		// Listed under the same lock as the notices, so the list and the
+		// notices that follow it agree.
+		res.Presence = r.presence()
+	}
 	r.mu.Unlock()
 
 	if s.rooms == nil {
@@ -88,9 +102,6 @@ func (e *Engine) join(s *Session, name string, since *Position, history int) (Jo
 	s.rooms[name] = r
 	if err := e.store.Join(context.Background(), name, s.id); err != nil {
 		e.log.Warn("hubbub: store join", "session", s.id, "room", name, "err", err)
-	}
-	if notices {
-		res.Presence, _ = e.store.Presence(context.Background(), name)
 	}
 	return res, nil
 }
@@ -123,8 +134,10 @@ func (e *Engine) removeMember(r *room, s *Session) {
 	}
 	delete(r.members, s)
 	r.dirty = true
-	r.users[s.user]--
-	if r.users[s.user] <= 0 {
+	if u := r.users[s.user]; u != nil {
+		u.conns--
+	}
+	if u := r.users[s.user]; u == nil || u.conns <= 0 {
 		delete(r.users, s.user)
 		if r.notices {
 			r.fanout(appendPresence(nil, r.name, "leave", s.user, nil), nil, nil)

@@ -1,6 +1,9 @@
 package engine
 
 import (
+	"encoding/json"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -22,10 +25,26 @@ type room struct {
 	members map[*Session]struct{}
 	snap    []*Session // members as a slice; rebuilt when dirty
 	dirty   bool
-	users   map[string]int // user id → sessions of that user in the room
-	off     uint64         // latest offset
+	users   map[string]*roomUser // user id → that user's sessions in the room
+	off     uint64               // latest offset
 	hist    history
 	dead    bool // removed from the registry; lookups must retry
+}
+
+// roomUser is one present user of a room.
+type roomUser struct {
+	conns int
+	meta  json.RawMessage // from the user's first session in the room
+}
+
+// presence lists the room's users sorted by id. Called with mu held.
+func (r *room) presence() []PresenceEntry {
+	out := make([]PresenceEntry, 0, len(r.users))
+	for id, u := range r.users {
+		out = append(out, PresenceEntry{UserID: id, Meta: u.meta, Conns: u.conns})
+	}
+	slices.SortFunc(out, func(a, b PresenceEntry) int { return strings.Compare(a.UserID, b.UserID) })
+	return out
 }
 
 // snapshot returns the members as a slice, rebuilding it after joins and
