@@ -9,7 +9,9 @@ require (
 )
 
 require (
+	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/hashicorp/go-immutable-radix v1.3.1 // indirect
 	github.com/hashicorp/golang-lru v0.5.4 // indirect
+	github.com/olahol/melody v1.1.4 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )
