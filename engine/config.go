@@ -44,6 +44,13 @@ type Config struct {
 	// queried with Engine.Presence.
 	PresenceNotices func(room string) bool
 
+	// OnConnect, if set, runs once a session is open, after its hello
+	// frame was queued: the place to join rooms on the server's initiative
+	// (Session.Join), which a reconnecting client needs again because a
+	// reconnect is a new session. It runs on the transport's goroutine
+	// before the client's first frame is read, so it should be quick.
+	OnConnect func(s *Session)
+
 	// OnDisconnect, if set, runs after a session has left its rooms.
 	OnDisconnect func(s *Session, reason CloseReason)
 

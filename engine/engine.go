@@ -109,6 +109,9 @@ func (e *Engine) Open(conn Conn, id Identity) (*Session, error) {
 		return nil, ErrSessionClosed
 	}
 	e.sessions.add(s)
+	if e.cfg.OnConnect != nil {
+		e.cfg.OnConnect(s)
+	}
 	return s, nil
 }
 

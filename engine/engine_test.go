@@ -781,3 +781,19 @@ func TestServerJoinsAndLeavesUser(t *testing.T) {
 	require.Zero(t, t1.Buffered()+t2.Buffered())
 	require.ErrorIs(t, t1.Session().Leave("team"), &engine.Error{Code: engine.CodeNotInRoom})
 }
+
+func TestOnConnectJoinsAndPingPong(t *testing.T) {
+	e := newEngine(t, engine.Config{
+		Authenticate: headerAuth,
+		OnConnect: func(s *engine.Session) {
+			require.NoError(t, s.Join("user:"+s.UserID()))
+		},
+	})
+	c := dialUser(t, e, "alice")
+	require.Equal(t, []string{"user:alice"}, c.Session().Rooms())
+	require.NoError(t, e.To("user:alice").Emit("inbox", 1))
+	require.Equal(t, "inbox", next(t, c).Event)
+
+	require.NoError(t, c.Send([]byte(`{"t":"ping"}`)))
+	require.Equal(t, engine.TypePong, next(t, c).Type)
+}

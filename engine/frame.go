@@ -20,6 +20,8 @@ const (
 	TypePresence = "presence" // server → client: a user joined or left a room
 	TypeError    = "error"    // server → client: a failure (bad input, handler error) of a frame without an ack id
 	TypeClose    = "close"    // server → client: the session ends (transports without close frames)
+	TypePing     = "ping"     // client → server: a liveness check the server answers with pong at once
+	TypePong     = "pong"     // server → client: the answer to ping
 )
 
 // Frame is one protocol frame as a client decodes it. The engine encodes

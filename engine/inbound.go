@@ -43,6 +43,8 @@ func (s *Session) receiveFrame(raw []byte) {
 		if !s.acks.resolve(f.ID, f.Data, f.Err) {
 			s.reject(0, NewError(CodeUnknownAck, "no request with id %d is waiting for an ack", f.ID))
 		}
+	case TypePing:
+		s.send(pongFrame)
 	case TypeEmit:
 		if err := e.checkName(f.Event); err != nil {
 			s.reject(f.ID, err.(*Error))
@@ -61,6 +63,8 @@ func (s *Session) receiveFrame(raw []byte) {
 		s.reject(f.ID, NewError(CodeUnknownType, "unknown frame type %q", f.Type))
 	}
 }
+
+var pongFrame = []byte(`{"t":"pong"}`)
 
 // reject answers bad input: an error ack when the frame asked for one,
 // else an error frame. It logs one line.
