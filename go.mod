@@ -3,15 +3,15 @@ module github.com/hubbubhq/hubbub
 go 1.26
 
 require (
+	github.com/gorilla/websocket v1.5.3
 	github.com/hashicorp/go-memdb v1.3.5
+	github.com/olahol/melody v1.1.4
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
 )
 
 require (
-	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/hashicorp/go-immutable-radix v1.3.1 // indirect
 	github.com/hashicorp/golang-lru v0.5.4 // indirect
-	github.com/olahol/melody v1.1.4 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 )

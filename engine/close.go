@@ -13,6 +13,7 @@ const (
 	CloseNormal       = 1000 // the client or the application ended the session
 	CloseGoingAway    = 1001 // the server is shutting down: reconnect, possibly elsewhere
 	CloseProtocol     = 1002 // the peer broke the protocol
+	CloseUnsupported  = 1003 // the peer sent a kind of message the server does not take (binary)
 	ClosePolicy       = 1008 // the session broke a rule (origin, auth, limits)
 	CloseTooBig       = 1009 // a message exceeded the size limit
 	CloseInternal     = 1011 // the server failed

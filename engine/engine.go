@@ -64,6 +64,7 @@ func New(cfg Config) *Engine {
 // HTTP error with a reason (see HTTPStatus) rather than a dropped socket.
 func (e *Engine) Authenticate(r *http.Request) (Identity, error) {
 	if e.isStopping() {
+		e.log.Info("hubbub: connection refused", "remote", r.RemoteAddr, "err", ErrClosed)
 		return Identity{}, ErrClosed
 	}
 	if e.cfg.Authenticate == nil {
@@ -104,8 +105,8 @@ func (e *Engine) Open(conn Conn, id Identity) (*Session, error) {
 	}
 	// The hello goes out before the session is reachable by ToAll or
 	// ToUser, so it is always the client's first frame.
-	if !s.send(appendHello(nil, s.id, s.user)) {
-		s.Close(ReasonSlow)
+	if err := conn.Send(appendHello(nil, s.id, s.user)); err != nil {
+		s.Close(CloseReason{Code: CloseInternal, Text: "connection refused the hello frame"})
 		return nil, ErrSessionClosed
 	}
 	e.sessions.add(s)

@@ -83,7 +83,9 @@ func (s *Session) Rooms() []string {
 // queue is full), the session is closed as a slow consumer in another
 // goroutine: send is called with room locks held and must not block.
 func (s *Session) send(frame []byte) bool {
-	if s.closed.Load() {
+	// closing, not closed: once one frame was refused, no later frame may
+	// get through, or the client would see a gap it cannot detect.
+	if s.closing.Load() {
 		return false
 	}
 	if err := s.conn.Send(frame); err != nil {

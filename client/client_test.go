@@ -1,0 +1,298 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/hubbubhq/hubbub/client"
+	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/transport/ws"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const wait = 10 * time.Second
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type server struct {
+	e   *engine.Engine
+	url string
+}
+
+// serve runs an engine with a chat handler over WebSocket on loopback.
+// Users are named by the Authorization bearer token.
+func serve(t *testing.T, cfg engine.Config) *server {
+	t.Helper()
+	cfg.Logger = quiet
+	cfg.Authenticate = func(r *http.Request) (engine.Identity, error) {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if tok == "" || tok == "bad" {
+			return engine.Identity{}, engine.NewError(engine.CodeUnauthorized, "bad token")
+		}
+		return engine.Identity{UserID: tok}, nil
+	}
+	e := engine.New(cfg)
+	type msg struct{ Room, Text string }
+	e.On("chat", engine.Typed(func(ctx context.Context, s *engine.Session, m msg) (any, error) {
+		return "ok", e.To(m.Room).Except(s).Emit("chat", map[string]string{"from": s.UserID(), "text": m.Text})
+	}))
+	e.On("slow", func(ctx context.Context, s *engine.Session, _ json.RawMessage) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	h := ws.New(e, ws.Config{Logger: quiet})
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+		require.NoError(t, h.Close())
+		srv.Close()
+	})
+	return &server{e: e, url: "ws" + strings.TrimPrefix(srv.URL, "http")}
+}
+
+func dial(t *testing.T, s *server, user string, opts client.Options) *client.Client {
+	t.Helper()
+	opts.Token = user
+	opts.Logger = quiet
+	if opts.BackoffMin == 0 {
+		opts.BackoffMin = 10 * time.Millisecond
+		opts.BackoffMax = 50 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, err := client.Dial(ctx, s.url, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// inbox collects a client's "chat" events.
+type inbox struct {
+	ch chan json.RawMessage
+}
+
+func listen(c *client.Client, event string) *inbox {
+	in := &inbox{ch: make(chan json.RawMessage, 10000)}
+	c.On(event, func(ctx context.Context, data json.RawMessage, m client.Meta) (any, error) {
+		in.ch <- data
+		return nil, nil
+	})
+	return in
+}
+
+func (in *inbox) next(t *testing.T) json.RawMessage {
+	t.Helper()
+	select {
+	case d := <-in.ch:
+		return d
+	case <-time.After(wait):
+		t.Fatal("no event arrived")
+		return nil
+	}
+}
+
+func TestTwoClientsChat(t *testing.T) {
+	s := serve(t, engine.Config{})
+	alice, bob := dial(t, s, "alice", client.Options{}), dial(t, s, "bob", client.Options{})
+	ctx := ctxT(t)
+	bobIn, aliceIn := listen(bob, "chat"), listen(alice, "chat")
+	_, err := alice.Join(ctx, "lobby")
+	require.NoError(t, err)
+	_, err = bob.Join(ctx, "lobby")
+	require.NoError(t, err)
+
+	ack, err := alice.EmitWithAck(ctx, "chat", map[string]string{"room": "lobby", "text": "hi bob"})
+	require.NoError(t, err)
+	require.JSONEq(t, `"ok"`, string(ack))
+	require.JSONEq(t, `{"from":"alice","text":"hi bob"}`, string(bobIn.next(t)))
+
+	require.NoError(t, bob.Emit(ctx, "chat", map[string]string{"room": "lobby", "text": "hi alice"}))
+	require.JSONEq(t, `{"from":"bob","text":"hi alice"}`, string(aliceIn.next(t)))
+	require.Empty(t, bobIn.ch, "the sender is excluded")
+	require.NotEmpty(t, alice.SessionID())
+}
+
+func TestAckErrorsAndTimeout(t *testing.T) {
+	s := serve(t, engine.Config{})
+	c := dial(t, s, "alice", client.Options{})
+	ctx := ctxT(t)
+
+	_, err := c.EmitWithAck(ctx, "nope", nil)
+	require.ErrorIs(t, err, &engine.Error{Code: engine.CodeUnknownEvent})
+
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = c.EmitWithAck(short, "slow", nil)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+
+	_, err = c.Join(ctx, "")
+	require.ErrorIs(t, err, &engine.Error{Code: engine.CodeInvalidName})
+}
+
+func TestServerAsksClient(t *testing.T) {
+	s := serve(t, engine.Config{})
+	c := dial(t, s, "alice", client.Options{})
+	c.On("add", func(ctx context.Context, data json.RawMessage, m client.Meta) (any, error) {
+		var xs []int
+		if err := json.Unmarshal(data, &xs); err != nil {
+			return nil, err
+		}
+		return xs[0] + xs[1], nil
+	})
+	c.On("refuse", func(ctx context.Context, data json.RawMessage, m client.Meta) (any, error) {
+		return nil, engine.NewError("no_way", "not today")
+	})
+	sess := s.e.Session(c.SessionID())
+	require.NotNil(t, sess)
+	ctx := ctxT(t)
+	got, err := sess.EmitWithAck(ctx, "add", []int{2, 3})
+	require.NoError(t, err)
+	require.JSONEq(t, `5`, string(got))
+	_, err = sess.EmitWithAck(ctx, "refuse", nil)
+	require.ErrorIs(t, err, &engine.Error{Code: "no_way"})
+}
+
+func TestRefusedConnection(t *testing.T) {
+	s := serve(t, engine.Config{})
+	_, err := client.Dial(ctxT(t), s.url, client.Options{Token: "bad", Logger: quiet})
+	require.ErrorIs(t, err, &engine.Error{Code: engine.CodeUnauthorized})
+	require.Contains(t, err.Error(), "bad token")
+}
+
+func TestReconnectRejoinsAndRecovers(t *testing.T) {
+	s := serve(t, engine.Config{})
+	var mu sync.Mutex
+	var states []string
+	c := dial(t, s, "alice", client.Options{})
+	c.OnState(func(st client.State) {
+		mu.Lock()
+		states = append(states, st.Kind)
+		mu.Unlock()
+	})
+	ctx := ctxT(t)
+	offsets := make(chan uint64, 1000)
+	c.On("n", func(ctx context.Context, data json.RawMessage, m client.Meta) (any, error) {
+		offsets <- m.Offset
+		return nil, nil
+	})
+	_, err := c.Join(ctx, "feed")
+	require.NoError(t, err)
+	// A watcher keeps the room (and its history) alive.
+	w := dial(t, s, "watcher", client.Options{})
+	_, err = w.Join(ctx, "feed")
+	require.NoError(t, err)
+
+	require.NoError(t, s.e.To("feed").Emit("n", 1))
+	require.Equal(t, uint64(1), <-offsets)
+
+	first := c.SessionID()
+	connected := c.Connected()
+	<-connected
+	// The server drops the client; events published while it is away must
+	// arrive after it reconnects, once each, in order.
+	s.e.Session(first).Close(engine.CloseReason{Code: engine.CloseInternal, Text: "test drop"})
+	for i := 2; i <= 50; i++ {
+		require.NoError(t, s.e.To("feed").Emit("n", i))
+	}
+	for want := uint64(2); want <= 50; want++ {
+		select {
+		case got := <-offsets:
+			require.Equal(t, want, got)
+		case <-time.After(wait):
+			t.Fatalf("offset %d never arrived", want)
+		}
+	}
+	require.NotEqual(t, first, c.SessionID())
+	require.Equal(t, []string{"feed"}, c.Rooms())
+	require.NoError(t, s.e.To("feed").Emit("n", 51))
+	require.Equal(t, uint64(51), <-offsets)
+	require.Empty(t, offsets, "no duplicates")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Contains(t, states, "disconnect")
+	require.Contains(t, states, "reconnect")
+}
+
+func TestResyncWhenGapIsTooOld(t *testing.T) {
+	s := serve(t, engine.Config{HistorySize: 5})
+	c := dial(t, s, "alice", client.Options{})
+	resync := make(chan string, 1)
+	c.OnState(func(st client.State) {
+		if st.Kind == "resync" {
+			resync <- st.Room
+		}
+	})
+	ctx := ctxT(t)
+	_, err := c.Join(ctx, "feed")
+	require.NoError(t, err)
+	w := dial(t, s, "watcher", client.Options{})
+	_, err = w.Join(ctx, "feed")
+	require.NoError(t, err)
+	// Hold the client away until 20 events (more than the history) passed.
+	sid := c.SessionID()
+	gate := make(chan struct{})
+	c.OnState(func(st client.State) {
+		if st.Kind == "reconnect_attempt" {
+			<-gate
+		}
+		if st.Kind == "resync" {
+			resync <- st.Room
+		}
+	})
+	s.e.Session(sid).Close(engine.CloseReason{Code: engine.CloseInternal, Text: "test drop"})
+	require.Eventually(t, func() bool { return s.e.Session(sid) == nil }, wait, time.Millisecond)
+	for i := range 20 {
+		require.NoError(t, s.e.To("feed").Emit("n", i))
+	}
+	close(gate)
+	select {
+	case room := <-resync:
+		require.Equal(t, "feed", room)
+	case <-time.After(wait):
+		t.Fatal("no resync")
+	}
+}
+
+func TestServerShutdownIsGoingAway(t *testing.T) {
+	s := serve(t, engine.Config{})
+	c := dial(t, s, "alice", client.Options{NoReconnect: true})
+	got := make(chan error, 1)
+	c.OnState(func(st client.State) {
+		if st.Kind == "disconnect" {
+			got <- st.Err
+		}
+	})
+	require.NoError(t, s.e.Shutdown(ctxT(t)))
+	select {
+	case err := <-got:
+		var ce *client.CloseError
+		require.True(t, errors.As(err, &ce), "got %v", err)
+		require.Equal(t, engine.CloseGoingAway, ce.Code)
+	case <-time.After(wait):
+		t.Fatal("no disconnect")
+	}
+	require.ErrorIs(t, c.Emit(ctxT(t), "chat", nil), client.ErrDisconnected)
+	require.NoError(t, c.Close())
+	require.ErrorIs(t, c.Emit(ctxT(t), "chat", nil), client.ErrClosed)
+}

@@ -1,0 +1,42 @@
+package ws
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/internal/sendq"
+)
+
+// Once a frame is refused for a full queue, later frames are refused even
+// after the queue drained: the client must never get frame n+1 without n.
+func TestSendRefusesAfterOverflow(t *testing.T) {
+	h := &Handler{cfg: Config{QueueBytes: 256}.withDefaults()}
+	c := newConn(h, engine.Identity{}, "test") // no melody session: nothing is written
+	frame := make([]byte, 64)
+	var err error
+	for err == nil {
+		err = c.Send(frame)
+	}
+	require.ErrorIs(t, err, sendq.ErrFull)
+	require.NotEmpty(t, c.q.Drain(nil)) // as if the message in flight was written
+	require.ErrorIs(t, c.Send(frame), sendq.ErrClosed)
+}
+
+func TestCloseReasonIsSendable(t *testing.T) {
+	require.Equal(t, 1000, sendableCode(1005))
+	require.Equal(t, 1000, sendableCode(1006))
+	require.Equal(t, 1000, sendableCode(999))
+	require.Equal(t, 1001, sendableCode(1001))
+	require.Equal(t, 4008, sendableCode(4008))
+	long := string(make([]byte, 200))
+	require.Len(t, truncateReason(long), maxReasonBytes)
+	// Never cut a rune in half: 61 two-byte runes plus one that would
+	// straddle the limit.
+	s := ""
+	for range 62 {
+		s += "é"
+	}
+	require.Equal(t, s[:122], truncateReason(s))
+}

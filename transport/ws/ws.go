@@ -1,0 +1,390 @@
+// Package ws is hubbub's WebSocket transport: an http.Handler, built on
+// github.com/olahol/melody, that turns WebSocket connections into engine
+// sessions.
+//
+// Mount it on the application's mux:
+//
+//	e := engine.New(engine.Config{})
+//	h := ws.New(e, ws.Config{})
+//	mux.Handle("/ws", h)
+//	…
+//	e.Shutdown(ctx) // sends 1001 "server shutting down" to every client
+//	h.Close()       // waits for the connections to end, stops melody
+//
+// # Before the upgrade
+//
+// A request is refused with an HTTP error and a JSON body
+// {"error": code, "reason": text} before any upgrade when it is not a GET
+// (405), not a WebSocket upgrade (400), comes from an Origin that is not
+// allowed (403, see Config.AllowedOrigins), or is refused by the engine's
+// connect hook (engine.HTTPStatus: 401, 403, or 503 while shutting down).
+// Each refusal is logged once.
+//
+// # Sending: one bounded queue, one message in flight
+//
+// Every connection has a send queue bounded by Config.QueueBytes (see
+// internal/sendq). Conn.Send never blocks: it queues the frame and, when no
+// message is being written, drains everything queued and hands it to melody
+// as ONE WebSocket text message (a single frame as itself, several as a JSON
+// array: write coalescing). When melody reports that message written, the
+// next batch goes. So under load a slow client gets fewer, larger messages,
+// and at most one data message per connection is ever in melody's channel —
+// melody drops messages silently when that channel is full, so hubbub never
+// lets it fill. When the queue passes QueueBytes, Send fails and the engine
+// closes the session with code 4008 (engine.CloseSlowConsumer): the client
+// reconnects and recovers from room history; no other client waits for it.
+//
+// Each connection costs melody's two goroutines (the HTTP handler goroutine
+// reads, melody's write goroutine writes) and no more: write buffers come
+// from pools and are held only while a message is being written.
+//
+// # Receiving
+//
+// Text messages go to engine.Session.Receive, which answers bad input with
+// error frames. A text message larger than Config.MaxMessageBytes closes
+// that connection with 1009 and a reason; binary messages close it with
+// 1003 (engine.CloseUnsupported) and a reason, since the protocol is JSON text.
+package ws
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/olahol/melody"
+
+	"github.com/hubbubhq/hubbub/engine"
+)
+
+// Defaults for zero Config fields.
+const (
+	DefaultMaxMessageBytes = 64 << 10
+	DefaultPingInterval    = 25 * time.Second
+	DefaultPongTimeout     = 60 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultQueueBytes      = 1 << 20
+)
+
+// Config configures a Handler. The zero value is a working default:
+// same-origin browsers and non-browser clients, 64 KiB inbound messages,
+// a 1 MiB send queue per connection, pings every 25 s.
+type Config struct {
+	// AllowedOrigins lists the browser origins allowed to connect besides
+	// the server's own. An entry is a full origin ("https://app.example.com",
+	// compared with the Origin header's scheme and host) or a bare host
+	// ("app.example.com:8443", compared with the Origin header's host);
+	// comparison ignores case. "*" has no special meaning: use
+	// AllowAllOrigins.
+	//
+	// Same-origin requests (the Origin header's host equals the request's
+	// Host) are always allowed, and so are requests without an Origin
+	// header, which browsers always send: those come from non-browser
+	// clients, which can forge any header anyway. Everything else is
+	// refused with 403 before the upgrade, which stops cross-site WebSocket
+	// hijacking with the user's cookies. Behind a proxy that rewrites the
+	// Host header, same-origin no longer matches: list the public origin.
+	AllowedOrigins []string
+
+	// AllowAllOrigins accepts every Origin. Only set it when connections
+	// are authenticated by something a foreign page cannot send (a token
+	// in the URL or a header), never by cookies alone.
+	AllowAllOrigins bool
+
+	// MaxMessageBytes bounds one inbound message (a frame or a batch).
+	// Default DefaultMaxMessageBytes (64 KiB). A message above it closes
+	// that client with 1009 and the reason "message of N bytes exceeds the
+	// M-byte limit"; other clients are not affected. Messages are read
+	// whole up to twice MaxMessageBytes (the hard limit, so that the
+	// reason can be sent); past the hard limit the WebSocket library
+	// stops reading at the frame header, sends 1009 without a reason and
+	// drops the connection, and the client may see only a reset. Either
+	// way a connection buffers at most twice MaxMessageBytes. A message
+	// within this limit but above the engine's Config.MaxFrameBytes gets a
+	// "too_large" error frame from the engine and the connection stays.
+	MaxMessageBytes int
+
+	// PingInterval is how often the server pings an idle client. Default
+	// DefaultPingInterval (25 s, under the idle timeouts of common
+	// proxies). If it is not below PongTimeout it is lowered to 9/10 of
+	// PongTimeout.
+	PingInterval time.Duration
+	// PongTimeout is how long the server waits for any pong before it
+	// drops the connection as dead. Default DefaultPongTimeout (60 s).
+	PongTimeout time.Duration
+	// WriteTimeout bounds writing one message. A client that reads so
+	// slowly that a write takes longer is dropped. Default
+	// DefaultWriteTimeout (10 s).
+	WriteTimeout time.Duration
+
+	// QueueBytes bounds the frames queued for one connection while a
+	// message is being written, in bytes (plus a small per-frame overhead).
+	// Default DefaultQueueBytes (1 MiB). When a frame would pass it, the
+	// engine closes the session with 4008 (slow consumer) and the frames
+	// still queued are dropped; the client recovers them from history.
+	QueueBytes int
+
+	// Logger receives one line per refused request, oversized or binary
+	// message, and failed upgrade. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PongTimeout <= 0 {
+		c.PongTimeout = DefaultPongTimeout
+	}
+	if c.PingInterval >= c.PongTimeout {
+		c.PingInterval = c.PongTimeout * 9 / 10
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// hardLimit is the inbound size gorilla enforces itself (see
+// Config.MaxMessageBytes).
+func (c Config) hardLimit() int64 { return 2 * int64(c.MaxMessageBytes) }
+
+// melodyBufferSize is the capacity of melody's per-session channel. hubbub
+// puts at most two envelopes in it (one data message, then the close
+// message), and Handler.Close stops melody (whose hub adds two more) only
+// after every connection has ended.
+const melodyBufferSize = 4
+
+// Buffer sizes for gorilla. Reads go through a small per-connection
+// bufio.Reader (a message is then read into its own slice); writes borrow a
+// pooled buffer only while a message is written (server writes are one
+// writev of that buffer plus the rest of the message).
+const (
+	readBufferSize  = 1 << 10
+	writeBufferSize = 4 << 10
+)
+
+// connKey is the melody session key that holds the *conn.
+const connKey = "hubbub.conn"
+
+// Handler is the WebSocket transport: an http.Handler that upgrades
+// requests and runs each connection as an engine session. Create it with
+// New; it is safe for concurrent use.
+type Handler struct {
+	e       *engine.Engine
+	cfg     Config
+	log     *slog.Logger
+	m       *melody.Melody
+	origins map[string]struct{} // lower-cased AllowedOrigins entries
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[*conn]struct{} // requests being upgraded and open connections
+	wg     sync.WaitGroup     // one per entry of conns
+}
+
+// New returns a Handler that serves WebSocket connections for e. It starts
+// melody's hub goroutine; Close stops it.
+func New(e *engine.Engine, cfg Config) *Handler {
+	cfg = cfg.withDefaults()
+	h := &Handler{
+		e:       e,
+		cfg:     cfg,
+		log:     cfg.Logger,
+		origins: make(map[string]struct{}, len(cfg.AllowedOrigins)),
+		conns:   make(map[*conn]struct{}),
+	}
+	for _, o := range cfg.AllowedOrigins {
+		o = strings.ToLower(strings.TrimRight(strings.TrimSpace(o), "/"))
+		if o != "" {
+			h.origins[o] = struct{}{}
+		}
+	}
+
+	m := melody.New()
+	m.Upgrader.CheckOrigin = h.originAllowed // already checked; never melody's allow-all default
+	m.Upgrader.ReadBufferSize = readBufferSize
+	m.Upgrader.WriteBufferSize = writeBufferSize
+	m.Upgrader.WriteBufferPool = new(sync.Pool)
+	m.Upgrader.Error = h.upgradeError
+	m.Config.MaxMessageSize = cfg.hardLimit()
+	m.Config.PingPeriod = cfg.PingInterval
+	m.Config.PongWait = cfg.PongTimeout
+	m.Config.WriteWait = cfg.WriteTimeout
+	m.Config.MessageBufferSize = melodyBufferSize
+
+	m.HandleConnect(h.onConnect)
+	m.HandleMessage(h.onMessage)
+	m.HandleMessageBinary(h.onBinary)
+	m.HandleSentMessage(h.onSent)
+	m.HandleError(h.onError)
+	m.HandleDisconnect(h.onDisconnect)
+	h.m = m
+	return h
+}
+
+// ServeHTTP refuses a request that may not connect with an HTTP error and
+// a JSON reason, and otherwise upgrades it and serves the connection until
+// it ends (the call returns then). After Close it answers 503.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		h.refuse(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "a WebSocket connection starts with a GET request")
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		h.refuse(w, r, http.StatusBadRequest, "bad_request", "expected a WebSocket upgrade request")
+		return
+	}
+	if !h.originAllowed(r) {
+		h.refuse(w, r, http.StatusForbidden, engine.CodeForbidden, "origin "+r.Header.Get("Origin")+" not allowed")
+		return
+	}
+	id, err := h.e.Authenticate(r)
+	if err != nil {
+		code, reason := engine.CodeUnauthorized, err.Error()
+		var we *engine.Error
+		switch {
+		case errors.Is(err, engine.ErrClosed):
+			code, reason = "unavailable", "server shutting down"
+		case errors.As(err, &we):
+			code, reason = we.Code, we.Message
+		}
+		// The engine logged the refusal.
+		writeRefusal(w, engine.HTTPStatus(err), code, reason)
+		return
+	}
+
+	c := newConn(h, id, r.RemoteAddr)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.refuse(w, r, http.StatusServiceUnavailable, "unavailable", "server shutting down")
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.conns, c)
+		h.mu.Unlock()
+		h.wg.Done()
+	}()
+
+	if err := h.m.HandleRequestWithKeys(w, r, map[string]any{connKey: c}); err != nil {
+		// The upgrader has answered with upgradeError (or dropped a
+		// connection that sent data before the handshake completed).
+		h.log.Info("hubbub/ws: upgrade failed", "remote", r.RemoteAddr, "err", err)
+	}
+}
+
+// Close closes every connection still open with 1001 "server shutting
+// down" (normally engine.Shutdown has already done so), waits for the
+// connections to end, and stops melody. A client that stopped reading
+// delays Close by up to about three WriteTimeouts (the message being
+// written, the last queued batch, the close frame), after which it is
+// dropped. Requests after Close get 503. Close is idempotent and returns
+// nil.
+func (h *Handler) Close() error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	conns := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		conns = append(conns, c)
+	}
+	h.mu.Unlock()
+
+	for _, c := range conns {
+		if s := c.sess.Load(); s != nil {
+			s.Close(engine.ReasonGoingAway)
+		} else {
+			_ = c.Close(engine.ReasonGoingAway)
+		}
+	}
+	// Stop melody only when no connection can register or unregister:
+	// melody checks that its hub is open and then sends to it, so a hub
+	// stopped in between would block that connection's goroutine forever.
+	h.wg.Wait()
+	if err := h.m.Close(); err != nil && !errors.Is(err, melody.ErrClosed) {
+		return err
+	}
+	return nil
+}
+
+func (h *Handler) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// originAllowed implements Config.AllowedOrigins.
+func (h *Handler) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || h.cfg.AllowAllOrigins {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	host := strings.ToLower(u.Host)
+	if _, ok := h.origins[strings.ToLower(u.Scheme)+"://"+host]; ok {
+		return true
+	}
+	_, ok := h.origins[host]
+	return ok
+}
+
+// refuse logs a refused request once and answers it.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, code, reason string) {
+	h.log.Info("hubbub/ws: connection refused", "remote", r.RemoteAddr, "status", status, "reason", reason)
+	writeRefusal(w, status, code, reason)
+}
+
+// upgradeError is the gorilla Upgrader's error reply: the same JSON shape
+// as the other refusals. ServeHTTP logs the error.
+func (h *Handler) upgradeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+	code := strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
+	switch status {
+	case http.StatusForbidden:
+		code = engine.CodeForbidden
+	case http.StatusInternalServerError:
+		code = engine.CodeInternal
+	}
+	w.Header().Set("Sec-Websocket-Version", "13")
+	writeRefusal(w, status, code, reason.Error())
+}
+
+type refusal struct {
+	Error  string `json:"error"`
+	Reason string `json:"reason"`
+}
+
+func writeRefusal(w http.ResponseWriter, status int, code, reason string) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(refusal{Error: code, Reason: reason})
+}
