@@ -564,7 +564,7 @@ func (c *Client) route(f engine.Frame) {
 			ch <- f
 		}
 	case engine.TypeEmit:
-		if f.Room != "" && !c.advance(f.Room, f.Offset) {
+		if f.Room != "" && f.Offset != 0 && !c.advance(f.Room, f.Offset) {
 			return // a duplicate from a replay
 		}
 		select {

@@ -51,6 +51,12 @@ type Config struct {
 	// before the client's first frame is read, so it should be quick.
 	OnConnect func(s *Session)
 
+	// OnJoin and OnLeave, if set, run after a session entered or left a
+	// room, whoever asked (the client, the server, or the session's end).
+	// They run on the goroutine that made the change with no engine lock
+	// held, so they may emit; keep them quick.
+	OnJoin, OnLeave func(s *Session, room string)
+
 	// OnDisconnect, if set, runs after a session has left its rooms.
 	OnDisconnect func(s *Session, reason CloseReason)
 

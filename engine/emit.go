@@ -7,11 +7,12 @@ import "time"
 // Engine.ToAll, then call Emit. A Target is a small value; building one
 // does not allocate per recipient.
 type Target struct {
-	e      *Engine
-	rooms  []string
-	users  []string
-	all    bool
-	except []*Session
+	e        *Engine
+	rooms    []string
+	users    []string
+	all      bool
+	volatile bool
+	except   []*Session
 }
 
 // To targets the members of one or more rooms. A session in several of
@@ -33,6 +34,15 @@ func (t Target) To(rooms ...string) Target {
 // Except leaves out the given sessions, typically the sender.
 func (t Target) Except(sessions ...*Session) Target {
 	t.except = append(t.except[:len(t.except):len(t.except)], sessions...)
+	return t
+}
+
+// Volatile makes room events transient: they carry the room but no offset
+// and are not kept in history, so a client that reconnects does not
+// recover them. For typing indicators, cursors and other events that are
+// worthless a moment later.
+func (t Target) Volatile() Target {
+	t.volatile = true
 	return t
 }
 
@@ -72,7 +82,7 @@ func (t Target) Emit(event string, data any) error {
 		if r == nil {
 			continue
 		}
-		delivered += e.publish(r, event, d, t.except, seen, now)
+		delivered += e.publish(r, event, d, t.volatile, t.except, seen, now)
 	}
 	if len(t.users) > 0 || t.all {
 		frame := appendEmit(nil, event, "", 0, 0, d)
@@ -104,15 +114,20 @@ func (t Target) Emit(event string, data any) error {
 	return nil
 }
 
-// publish appends one event to a room's history and fans it out.
-func (e *Engine) publish(r *room, event string, data []byte, except []*Session, seen map[*Session]struct{}, now int64) int {
+// publish appends one event to a room's history and fans it out. A
+// volatile event gets no offset and no place in history.
+func (e *Engine) publish(r *room, event string, data []byte, volatile bool, except []*Session, seen map[*Session]struct{}, now int64) int {
+	buf := make([]byte, 0, len(data)+len(event)+len(r.name)+48)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.dead {
 		return 0
 	}
+	if volatile {
+		return r.fanout(appendVolatile(buf, event, r.name, data), except, seen)
+	}
 	r.off++
-	frame := appendEmit(make([]byte, 0, len(data)+len(event)+len(r.name)+48), event, r.name, r.off, 0, data)
+	frame := appendEmit(buf, event, r.name, r.off, 0, data)
 	r.hist.append(r.off, now, frame)
 	return r.fanout(frame, except, seen)
 }

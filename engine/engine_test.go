@@ -797,3 +797,58 @@ func TestOnConnectJoinsAndPingPong(t *testing.T) {
 	require.NoError(t, c.Send([]byte(`{"t":"ping"}`)))
 	require.Equal(t, engine.TypePong, next(t, c).Type)
 }
+
+func TestVolatileRoomEventsSkipHistory(t *testing.T) {
+	e := newEngine(t, engine.Config{})
+	ctx := ctxT(t)
+	a := dialUser(t, e, "")
+	_, err := a.Join(ctx, "room")
+	require.NoError(t, err)
+	require.NoError(t, e.To("room").Emit("kept", 1))
+	require.NoError(t, e.To("room").Volatile().Except(a.Session()).Emit("typing", "x"))
+	require.NoError(t, e.To("room").Volatile().Emit("typing", "y"))
+	f := next(t, a)
+	require.Equal(t, uint64(1), f.Offset)
+	f = next(t, a)
+	require.Equal(t, "typing", f.Event)
+	require.Equal(t, "room", f.Room)
+	require.Zero(t, f.Offset, "volatile events carry no offset")
+	require.JSONEq(t, `"y"`, string(f.Data))
+
+	b := dialUser(t, e, "")
+	res, err := b.JoinFrom(ctx, engine.Frame{Room: "room", History: 10})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Replayed, "only the kept event is in history")
+	require.Equal(t, uint64(1), res.Position.Offset)
+}
+
+func TestJoinAndLeaveHooks(t *testing.T) {
+	var mu sync.Mutex
+	var log []string
+	var e *engine.Engine
+	e = newEngine(t, engine.Config{
+		OnJoin: func(s *engine.Session, room string) {
+			mu.Lock()
+			log = append(log, "join "+room)
+			mu.Unlock()
+			require.NoError(t, e.To(room).Emit("count", e.PresenceCount(room)), "hooks may emit")
+		},
+		OnLeave: func(s *engine.Session, room string) {
+			mu.Lock()
+			log = append(log, "leave "+room)
+			mu.Unlock()
+		},
+	})
+	ctx := ctxT(t)
+	c := dialUser(t, e, "")
+	_, err := c.Join(ctx, "a")
+	require.NoError(t, err)
+	_, err = c.Join(ctx, "a") // already in: no second hook
+	require.NoError(t, err)
+	require.NoError(t, c.Session().Join("b"))
+	require.NoError(t, c.Leave(ctx, "a"))
+	c.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{"join a", "join b", "leave a", "leave b"}, log)
+}

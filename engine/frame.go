@@ -104,6 +104,19 @@ func appendEmit(b []byte, event, room string, off, id uint64, data []byte) []byt
 	return append(b, '}')
 }
 
+// appendVolatile appends a room event without an offset.
+func appendVolatile(b []byte, event, room string, data []byte) []byte {
+	b = append(b, `{"t":"emit","ev":`...)
+	b = appendJSONString(b, event)
+	b = append(b, `,"room":`...)
+	b = appendJSONString(b, room)
+	if data != nil {
+		b = append(b, `,"d":`...)
+		b = append(b, data...)
+	}
+	return append(b, '}')
+}
+
 // appendAck appends an ack frame with a payload (nil omits it).
 func appendAck(b []byte, id uint64, data []byte) []byte {
 	b = append(b, `{"t":"ack","id":`...)

@@ -28,13 +28,23 @@ func (e *Engine) newRoom(name string) *room {
 // are queued before any live event of the room, with no gap and no
 // duplicate, because the room's lock is held from replay to membership.
 func (e *Engine) join(s *Session, name string, since *Position, history int) (JoinResult, error) {
+	res, joined, err := e.joinSession(s, name, since, history)
+	if joined && e.cfg.OnJoin != nil {
+		e.cfg.OnJoin(s, name)
+	}
+	return res, err
+}
+
+// joinSession does the work of join with s.mu held; joined is false when s
+// was already in the room.
+func (e *Engine) joinSession(s *Session, name string, since *Position, history int) (JoinResult, bool, error) {
 	if err := e.checkName(name); err != nil {
-		return JoinResult{}, err
+		return JoinResult{}, false, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed.Load() {
-		return JoinResult{}, ErrSessionClosed
+		return JoinResult{}, false, ErrSessionClosed
 	}
 	if r, ok := s.rooms[name]; ok {
 		r.mu.Lock()
@@ -45,10 +55,10 @@ func (e *Engine) join(s *Session, name string, since *Position, history int) (Jo
 		r.mu.Unlock()
 		// Already a member: live events have been flowing, nothing to replay.
 		res.Recovered = since == nil || *since == res.Position
-		return res, nil
+		return res, false, nil
 	}
 	if len(s.rooms) >= e.cfg.MaxRoomsPerSession {
-		return JoinResult{}, NewError(CodeTooManyRooms, "a session can be in at most %d rooms", e.cfg.MaxRoomsPerSession)
+		return JoinResult{}, false, NewError(CodeTooManyRooms, "a session can be in at most %d rooms", e.cfg.MaxRoomsPerSession)
 	}
 	now := time.Now().UnixNano()
 	var r *room
@@ -103,11 +113,19 @@ func (e *Engine) join(s *Session, name string, since *Position, history int) (Jo
 	if err := e.store.Join(context.Background(), name, s.id); err != nil {
 		e.log.Warn("hubbub: store join", "session", s.id, "room", name, "err", err)
 	}
-	return res, nil
+	return res, true, nil
 }
 
 // leave takes s out of one room.
 func (e *Engine) leave(s *Session, name string) error {
+	err := e.leaveSession(s, name)
+	if err == nil && e.cfg.OnLeave != nil {
+		e.cfg.OnLeave(s, name)
+	}
+	return err
+}
+
+func (e *Engine) leaveSession(s *Session, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.rooms[name]

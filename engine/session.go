@@ -160,6 +160,11 @@ func (s *Session) close(reason CloseReason) {
 	if err := s.e.store.RemoveSession(context.Background(), s.id); err != nil {
 		s.e.log.Warn("hubbub: store remove session", "session", s.id, "err", err)
 	}
+	if s.e.cfg.OnLeave != nil {
+		for name := range rooms {
+			s.e.cfg.OnLeave(s, name)
+		}
+	}
 	if err := s.conn.Close(reason); err != nil {
 		s.e.log.Debug("hubbub: transport close", "session", s.id, "err", err)
 	}

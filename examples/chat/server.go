@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	hubbubjs "github.com/hubbubhq/hubbub/client/js"
+	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/transport/ws"
+)
+
+//go:embed static
+var static embed.FS
+
+// Limits of the chat, checked by the server (the page checks them too, for
+// a quicker answer, but the server is the one that counts).
+const (
+	maxNameRunes    = 32
+	maxMessageRunes = 1000
+	historyOnJoin   = 50 // what the page asks for; the server keeps more
+)
+
+// roomName is what AuthorizeJoin accepts: short, lower-case, URL-safe.
+var roomName = regexp.MustCompile(`^[a-z0-9-]{1,32}$`)
+
+// defaultRoom is always listed, even when nobody is in it.
+const defaultRoom = "lobby"
+
+// server is the chat: an engine with the chat's handlers and hooks, the
+// WebSocket transport, the page and the browser client on one mux.
+type server struct {
+	engine *engine.Engine
+	ws     *ws.Handler
+	mux    *http.ServeMux
+
+	stop chan struct{}
+	done sync.WaitGroup
+
+	roomsMu sync.Mutex
+	rooms   []roomInfo // the room list as last pushed to clients
+}
+
+// roomInfo is one entry of the room list pushed to every client.
+type roomInfo struct {
+	Room  string `json:"room"`
+	Users int    `json:"users"`
+}
+
+// message is a chat message as the room sees it.
+type message struct {
+	ID   string `json:"id"` // chosen by the sender's page, to match acks and skip duplicates
+	From string `json:"from"`
+	Text string `json:"text"`
+	TS   int64  `json:"ts"` // Unix milliseconds, server time
+}
+
+// newServer builds the chat. Close stops it.
+func newServer(log *slog.Logger) *server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &server{mux: http.NewServeMux(), stop: make(chan struct{})}
+	s.engine = engine.New(engine.Config{
+		Logger:          log,
+		Authenticate:    authenticate,
+		AuthorizeJoin:   authorizeJoin,
+		PresenceNotices: func(string) bool { return true }, // every room is a chat room
+		HistoryTTL:      time.Hour,                         // "recent history" means the last hour here
+	})
+	s.engine.On("chat", engine.Typed(s.onChat))
+	s.engine.On("typing", engine.Typed(s.onTyping))
+	s.engine.On("rooms", func(context.Context, *engine.Session, json.RawMessage) (any, error) {
+		return s.roomList(), nil
+	})
+
+	s.ws = ws.New(s.engine, ws.Config{Logger: log})
+	s.mux.Handle("/ws", s.ws)
+	// When transport/sse lands, mount it here too, e.g.
+	//   s.mux.Handle("/sse", sse.New(s.engine, sse.Config{Logger: log}))
+	// and the page's ?transport=sse|longpoll starts working.
+	s.mux.Handle("/hubbub.js", hubbubjs.Handler())
+	page, _ := fs.Sub(static, "static")
+	s.mux.Handle("/", http.FileServerFS(page))
+
+	s.done.Add(1)
+	go s.pushRooms()
+	return s
+}
+
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Close closes every session with 1001 (clients reconnect), waits for the
+// connections to end and stops the room-list pusher.
+func (s *server) Close() {
+	close(s.stop)
+	s.done.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.engine.Shutdown(ctx)
+	_ = s.ws.Close()
+}
+
+// authenticate takes the user's name from the connection URL (?name=…):
+// browsers cannot set headers on a WebSocket, and this is a demo. A real
+// application checks a session cookie or a token here.
+func authenticate(r *http.Request) (engine.Identity, error) {
+	name, err := checkName(r.URL.Query().Get("name"))
+	if err != nil {
+		return engine.Identity{}, err
+	}
+	return engine.Identity{UserID: name, Meta: map[string]string{"name": name}}, nil
+}
+
+// checkName validates a user name: 1 to 32 printable characters after
+// trimming spaces.
+func checkName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n < 1 || n > maxNameRunes {
+		return "", engine.NewError(engine.CodeUnauthorized, "a name is 1 to %d characters", maxNameRunes)
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return "", engine.NewError(engine.CodeUnauthorized, "a name has printable characters only")
+		}
+	}
+	return name, nil
+}
+
+func authorizeJoin(_ context.Context, _ *engine.Session, room string) error {
+	if !roomName.MatchString(room) {
+		return engine.NewError("bad_room", "a room name is 1 to 32 characters of a-z, 0-9 and -")
+	}
+	return nil
+}
+
+// inRoom reports whether the session has joined room.
+func inRoom(s *engine.Session, room string) bool {
+	return slices.Contains(s.Rooms(), room)
+}
+
+type chatIn struct {
+	Room string `json:"room"`
+	ID   string `json:"id"`
+	Text string `json:"text"`
+}
+
+// onChat relays a message to everyone else in the room (the sender's other
+// tabs included) and acknowledges it with the server's timestamp. The room
+// event goes into the room's history, so people who join later see it.
+func (s *server) onChat(_ context.Context, sess *engine.Session, in chatIn) (any, error) {
+	text := strings.TrimSpace(in.Text)
+	switch n := utf8.RuneCountInString(text); {
+	case n == 0:
+		return nil, engine.NewError("empty", "the message is empty")
+	case n > maxMessageRunes:
+		return nil, engine.NewError("too_long", "the message has %d characters; the limit is %d", n, maxMessageRunes)
+	}
+	if len(in.ID) > 64 {
+		return nil, engine.NewError(engine.CodeBadPayload, "a message id is at most 64 bytes")
+	}
+	if !inRoom(sess, in.Room) {
+		return nil, engine.NewError(engine.CodeNotInRoom, "join %q before writing to it", in.Room)
+	}
+	m := message{ID: in.ID, From: sess.UserID(), Text: text, TS: time.Now().UnixMilli()}
+	if err := s.engine.To(in.Room).Except(sess).Emit("chat", m); err != nil {
+		return nil, err
+	}
+	return map[string]any{"id": m.ID, "ts": m.TS}, nil
+}
+
+type typingIn struct {
+	Room string `json:"room"`
+}
+
+// onTyping tells the room's other users that this one is typing. Typing
+// notices are ephemeral, so they are sent to each member session directly
+// instead of to the room: room events are kept in history and would be
+// replayed to people who join later.
+func (s *server) onTyping(ctx context.Context, sess *engine.Session, in typingIn) (any, error) {
+	if !inRoom(sess, in.Room) {
+		return nil, nil // a stale notice after a room switch: nothing to say
+	}
+	members, err := s.engine.Store().Members(ctx, in.Room)
+	if err != nil {
+		return nil, err
+	}
+	note, _ := json.Marshal(map[string]string{"room": in.Room, "user": sess.UserID()})
+	for _, m := range members {
+		if m.UserID == sess.UserID() {
+			continue // not to oneself, in any tab
+		}
+		if other := s.engine.Session(m.SessionID); other != nil {
+			_ = other.Emit("typing", json.RawMessage(note)) // a closed session is no loss
+		}
+	}
+	return nil, nil
+}
+
+// roomList returns the rooms with people in them, the default room always
+// included, busiest first.
+func (s *server) roomList() []roomInfo {
+	names, err := s.engine.Rooms(context.Background())
+	if err != nil {
+		names = nil
+	}
+	if !slices.Contains(names, defaultRoom) {
+		names = append(names, defaultRoom)
+	}
+	out := make([]roomInfo, 0, len(names))
+	for _, n := range names {
+		out = append(out, roomInfo{Room: n, Users: s.engine.PresenceCount(n)})
+	}
+	slices.SortFunc(out, func(a, b roomInfo) int {
+		if a.Users != b.Users {
+			return b.Users - a.Users
+		}
+		return strings.Compare(a.Room, b.Room)
+	})
+	return out
+}
+
+// pushRooms sends the room list to every client when it changed, checking
+// twice a second: cheap (it reads the store and the rooms' live counts),
+// and it needs no hook on every join and leave.
+func (s *server) pushRooms() {
+	defer s.done.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		list := s.roomList()
+		s.roomsMu.Lock()
+		changed := !slices.Equal(list, s.rooms)
+		s.rooms = list
+		s.roomsMu.Unlock()
+		if changed {
+			_ = s.engine.ToAll().Emit("rooms", list)
+		}
+	}
+}
