@@ -44,9 +44,6 @@ type server struct {
 	ws     *ws.Handler
 	mux    *http.ServeMux
 
-	stop chan struct{}
-	done sync.WaitGroup
-
 	roomsMu sync.Mutex
 	rooms   []roomInfo // the room list as last pushed to clients
 }
@@ -70,13 +67,15 @@ func newServer(log *slog.Logger) *server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &server{mux: http.NewServeMux(), stop: make(chan struct{})}
+	s := &server{mux: http.NewServeMux()}
 	s.engine = engine.New(engine.Config{
 		Logger:          log,
 		Authenticate:    authenticate,
 		AuthorizeJoin:   authorizeJoin,
 		PresenceNotices: func(string) bool { return true }, // every room is a chat room
 		HistoryTTL:      time.Hour,                         // "recent history" means the last hour here
+		OnJoin:          s.pushRooms,
+		OnLeave:         s.pushRooms,
 	})
 	s.engine.On("chat", engine.Typed(s.onChat))
 	s.engine.On("typing", engine.Typed(s.onTyping))
@@ -93,18 +92,14 @@ func newServer(log *slog.Logger) *server {
 	page, _ := fs.Sub(static, "static")
 	s.mux.Handle("/", http.FileServerFS(page))
 
-	s.done.Add(1)
-	go s.pushRooms()
 	return s
 }
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Close closes every session with 1001 (clients reconnect), waits for the
-// connections to end and stops the room-list pusher.
+// Close closes every session with 1001 (clients reconnect) and waits for
+// the connections to end.
 func (s *server) Close() {
-	close(s.stop)
-	s.done.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = s.engine.Shutdown(ctx)
@@ -183,28 +178,16 @@ type typingIn struct {
 	Room string `json:"room"`
 }
 
-// onTyping tells the room's other users that this one is typing. Typing
-// notices are ephemeral, so they are sent to each member session directly
-// instead of to the room: room events are kept in history and would be
-// replayed to people who join later.
+// onTyping tells the room's other sessions that this user is typing.
+// Typing notices are volatile room events: worthless a moment later, so
+// they are not kept in history and never replayed to people who join or
+// reconnect. The page ignores notices about its own user (other tabs).
 func (s *server) onTyping(ctx context.Context, sess *engine.Session, in typingIn) (any, error) {
 	if !inRoom(sess, in.Room) {
 		return nil, nil // a stale notice after a room switch: nothing to say
 	}
-	members, err := s.engine.Store().Members(ctx, in.Room)
-	if err != nil {
-		return nil, err
-	}
-	note, _ := json.Marshal(map[string]string{"room": in.Room, "user": sess.UserID()})
-	for _, m := range members {
-		if m.UserID == sess.UserID() {
-			continue // not to oneself, in any tab
-		}
-		if other := s.engine.Session(m.SessionID); other != nil {
-			_ = other.Emit("typing", json.RawMessage(note)) // a closed session is no loss
-		}
-	}
-	return nil, nil
+	note := map[string]string{"room": in.Room, "user": sess.UserID()}
+	return nil, s.engine.To(in.Room).Volatile().Except(sess).Emit("typing", note)
 }
 
 // roomList returns the rooms with people in them, the default room always
@@ -230,26 +213,15 @@ func (s *server) roomList() []roomInfo {
 	return out
 }
 
-// pushRooms sends the room list to every client when it changed, checking
-// twice a second: cheap (it reads the store and the rooms' live counts),
-// and it needs no hook on every join and leave.
-func (s *server) pushRooms() {
-	defer s.done.Done()
-	t := time.NewTicker(500 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-		}
-		list := s.roomList()
-		s.roomsMu.Lock()
-		changed := !slices.Equal(list, s.rooms)
-		s.rooms = list
-		s.roomsMu.Unlock()
-		if changed {
-			_ = s.engine.ToAll().Emit("rooms", list)
-		}
+// pushRooms sends the room list to every client when a join or leave
+// changed it (the engine's OnJoin and OnLeave hooks call it).
+func (s *server) pushRooms(*engine.Session, string) {
+	list := s.roomList()
+	s.roomsMu.Lock()
+	defer s.roomsMu.Unlock()
+	if slices.Equal(list, s.rooms) {
+		return
 	}
+	s.rooms = list
+	_ = s.engine.ToAll().Emit("rooms", list) // under roomsMu: lists go out in the order computed
 }
