@@ -1,16 +1,25 @@
 package hubbub_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/hubbubhq/hubbub/engine"
 	"github.com/hubbubhq/hubbub/transport/memory"
+	"github.com/hubbubhq/hubbub/transport/ws"
 )
 
 func quietEngine(tb testing.TB, cfg engine.Config) *engine.Engine {
@@ -132,6 +141,139 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 		if _, err := c.Next(ctx); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWSFanout measures room events fanned out to 1,000 subscribers
+// over real loopback WebSocket connections (-short: 50), from Emit to the
+// subscribers' read loops, every delivered frame counted: the engine, the
+// WebSocket transport with its write coalescing, and the kernel. Client and
+// server share the process and the CPUs, so allocs/op includes the
+// subscribers' reads. One op is one event to every subscriber; events are
+// published in windows of 256 so that no send queue overflows.
+// cmd/hubbub-load measures the same over separate processes.
+func BenchmarkWSFanout(b *testing.B) {
+	members := 1000
+	if testing.Short() {
+		members = 50
+	}
+	b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+		e := quietEngine(b, engine.Config{})
+		h := ws.New(e, ws.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), QueueBytes: 16 << 20})
+		mux := http.NewServeMux()
+		mux.Handle("/ws", h)
+		srv := httptest.NewServer(mux)
+		b.Cleanup(srv.Close)
+		b.Cleanup(func() { _ = h.Close() })
+
+		var delivered atomic.Int64
+		var readers sync.WaitGroup
+		b.Cleanup(readers.Wait) // runs after h.Close has ended the connections
+		url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+		for range members {
+			c := dialJoined(b, url, "bench")
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				emitTag := []byte(`{"t":"emit"`)
+				buf := make([]byte, 0, 4096)
+				for {
+					_, r, err := c.NextReader()
+					if err != nil {
+						c.Close()
+						return
+					}
+					buf = buf[:0]
+					for err == nil {
+						if len(buf) == cap(buf) {
+							buf = append(buf, 0)[:len(buf)]
+						}
+						var n int
+						n, err = r.Read(buf[len(buf):cap(buf)])
+						buf = buf[:len(buf)+n]
+					}
+					delivered.Add(int64(bytes.Count(buf, emitTag)))
+				}
+			}()
+		}
+		waitFor := func(want int64) {
+			deadline := time.Now().Add(30 * time.Second)
+			for delivered.Load() < want {
+				if time.Now().After(deadline) {
+					b.Fatalf("delivered %d frames, want %d", delivered.Load(), want)
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+
+		payload := json.RawMessage(`{"text":"hello, room","from":"bench"}`)
+		const window = 256
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			if err := e.To("bench").Emit("msg", payload); err != nil {
+				b.Fatal(err)
+			}
+			if i%window == window-1 {
+				waitFor(int64(i+1-window) * int64(members))
+			}
+		}
+		want := int64(b.N) * int64(members)
+		waitFor(want)
+		b.StopTimer()
+		if got := delivered.Load(); got != want {
+			b.Fatalf("delivered %d frames, want %d", got, want)
+		}
+		if st := e.Stats(); st.SlowDisconnects != 0 {
+			b.Fatalf("%d slow-consumer disconnects", st.SlowDisconnects)
+		}
+		b.ReportMetric(float64(want)/b.Elapsed().Seconds(), "deliveries/s")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(want), "ns/delivery")
+	})
+}
+
+// dialJoined opens a WebSocket to a hubbub server, reads the hello frame,
+// joins room and returns once the join is acked.
+func dialJoined(tb testing.TB, url, room string) *websocket.Conn {
+	tb.Helper()
+	c, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	read := func() []engine.Frame {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var frames []engine.Frame
+		if err := engine.SplitBatch(msg, func(raw []byte) {
+			var f engine.Frame
+			if err := json.Unmarshal(raw, &f); err != nil {
+				tb.Fatal(err)
+			}
+			frames = append(frames, f)
+		}); err != nil {
+			tb.Fatal(err)
+		}
+		return frames
+	}
+	if f := read(); f[0].Type != engine.TypeHello {
+		tb.Fatalf("first frame %+v, want hello", f[0])
+	}
+	if err := c.WriteMessage(websocket.TextMessage, fmt.Appendf(nil, `{"t":"join","room":%q,"id":1}`, room)); err != nil {
+		tb.Fatal(err)
+	}
+	for {
+		for _, f := range read() {
+			if f.Type == engine.TypeAck && f.ID == 1 {
+				if f.Err != nil {
+					tb.Fatalf("join: %v", f.Err)
+				}
+				c.SetReadDeadline(time.Time{})
+				return c
+			}
 		}
 	}
 }

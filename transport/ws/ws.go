@@ -47,11 +47,9 @@
 package ws
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +58,7 @@ import (
 	"github.com/olahol/melody"
 
 	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/internal/httpx"
 )
 
 // Defaults for zero Config fields.
@@ -189,7 +188,7 @@ type Handler struct {
 	cfg     Config
 	log     *slog.Logger
 	m       *melody.Melody
-	origins map[string]struct{} // lower-cased AllowedOrigins entries
+	origins *httpx.Origins
 
 	mu     sync.Mutex
 	closed bool
@@ -205,18 +204,12 @@ func New(e *engine.Engine, cfg Config) *Handler {
 		e:       e,
 		cfg:     cfg,
 		log:     cfg.Logger,
-		origins: make(map[string]struct{}, len(cfg.AllowedOrigins)),
+		origins: httpx.NewOrigins(cfg.AllowedOrigins, cfg.AllowAllOrigins),
 		conns:   make(map[*conn]struct{}),
-	}
-	for _, o := range cfg.AllowedOrigins {
-		o = strings.ToLower(strings.TrimRight(strings.TrimSpace(o), "/"))
-		if o != "" {
-			h.origins[o] = struct{}{}
-		}
 	}
 
 	m := melody.New()
-	m.Upgrader.CheckOrigin = h.originAllowed // already checked; never melody's allow-all default
+	m.Upgrader.CheckOrigin = h.origins.Allowed // already checked; never melody's allow-all default
 	m.Upgrader.ReadBufferSize = readBufferSize
 	m.Upgrader.WriteBufferSize = writeBufferSize
 	m.Upgrader.WriteBufferPool = new(sync.Pool)
@@ -250,22 +243,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusBadRequest, "bad_request", "expected a WebSocket upgrade request")
 		return
 	}
-	if !h.originAllowed(r) {
+	if !h.origins.Allowed(r) {
 		h.refuse(w, r, http.StatusForbidden, engine.CodeForbidden, "origin "+r.Header.Get("Origin")+" not allowed")
 		return
 	}
 	id, err := h.e.Authenticate(r)
 	if err != nil {
-		code, reason := engine.CodeUnauthorized, err.Error()
-		var we *engine.Error
-		switch {
-		case errors.Is(err, engine.ErrClosed):
-			code, reason = "unavailable", "server shutting down"
-		case errors.As(err, &we):
-			code, reason = we.Code, we.Message
-		}
 		// The engine logged the refusal.
-		writeRefusal(w, engine.HTTPStatus(err), code, reason)
+		status, code, reason := httpx.AuthRefusal(err)
+		httpx.WriteRefusal(w, status, code, reason)
 		return
 	}
 
@@ -273,7 +259,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		h.refuse(w, r, http.StatusServiceUnavailable, "unavailable", "server shutting down")
+		h.refuse(w, r, http.StatusServiceUnavailable, httpx.CodeUnavailable, "server shutting down")
 		return
 	}
 	h.conns[c] = struct{}{}
@@ -336,31 +322,10 @@ func (h *Handler) isClosed() bool {
 	return h.closed
 }
 
-// originAllowed implements Config.AllowedOrigins.
-func (h *Handler) originAllowed(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" || h.cfg.AllowAllOrigins {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	host := strings.ToLower(u.Host)
-	if _, ok := h.origins[strings.ToLower(u.Scheme)+"://"+host]; ok {
-		return true
-	}
-	_, ok := h.origins[host]
-	return ok
-}
-
 // refuse logs a refused request once and answers it.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, code, reason string) {
 	h.log.Info("hubbub/ws: connection refused", "remote", r.RemoteAddr, "status", status, "reason", reason)
-	writeRefusal(w, status, code, reason)
+	httpx.WriteRefusal(w, status, code, reason)
 }
 
 // upgradeError is the gorilla Upgrader's error reply: the same JSON shape
@@ -374,17 +339,5 @@ func (h *Handler) upgradeError(w http.ResponseWriter, _ *http.Request, status in
 		code = engine.CodeInternal
 	}
 	w.Header().Set("Sec-Websocket-Version", "13")
-	writeRefusal(w, status, code, reason.Error())
-}
-
-type refusal struct {
-	Error  string `json:"error"`
-	Reason string `json:"reason"`
-}
-
-func writeRefusal(w http.ResponseWriter, status int, code, reason string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(refusal{Error: code, Reason: reason})
+	httpx.WriteRefusal(w, status, code, reason.Error())
 }
