@@ -164,12 +164,13 @@ func BenchmarkWSFanout(b *testing.B) {
 		mux := http.NewServeMux()
 		mux.Handle("/ws", h)
 		srv := httptest.NewServer(mux)
-		b.Cleanup(srv.Close)
-		b.Cleanup(func() { _ = h.Close() })
-
 		var delivered atomic.Int64
 		var readers sync.WaitGroup
-		b.Cleanup(readers.Wait) // runs after h.Close has ended the connections
+		// Cleanups run last-in first-out: close the connections, wait for
+		// the readers, stop the server (then the engine).
+		b.Cleanup(srv.Close)
+		b.Cleanup(readers.Wait)
+		b.Cleanup(func() { _ = h.Close() })
 		url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 		for range members {
 			c := dialJoined(b, url, "bench")
