@@ -17,6 +17,7 @@ import (
 
 	hubbubjs "github.com/hubbubhq/hubbub/client/js"
 	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/transport/sse"
 	"github.com/hubbubhq/hubbub/transport/ws"
 )
 
@@ -42,6 +43,7 @@ const defaultRoom = "lobby"
 type server struct {
 	engine *engine.Engine
 	ws     *ws.Handler
+	sse    *sse.Handler
 	mux    *http.ServeMux
 
 	roomsMu sync.Mutex
@@ -85,9 +87,10 @@ func newServer(log *slog.Logger) *server {
 
 	s.ws = ws.New(s.engine, ws.Config{Logger: log})
 	s.mux.Handle("/ws", s.ws)
-	// When transport/sse lands, mount it here too, e.g.
-	//   s.mux.Handle("/sse", sse.New(s.engine, sse.Config{Logger: log}))
-	// and the page's ?transport=sse|longpoll starts working.
+	// The same sessions over Server-Sent Events and long-poll, for networks
+	// where WebSocket does not get through (the browser client falls back).
+	s.sse = sse.New(s.engine, sse.Config{Logger: log})
+	s.mux.Handle("/sse", s.sse)
 	s.mux.Handle("/hubbub.js", hubbubjs.Handler())
 	page, _ := fs.Sub(static, "static")
 	s.mux.Handle("/", http.FileServerFS(page))
@@ -104,6 +107,7 @@ func (s *server) Close() {
 	defer cancel()
 	_ = s.engine.Shutdown(ctx)
 	_ = s.ws.Close()
+	_ = s.sse.Close()
 }
 
 // authenticate takes the user's name from the connection URL (?name=…):

@@ -13,6 +13,7 @@ import (
 	hubbubjs "github.com/hubbubhq/hubbub/client/js"
 	"github.com/hubbubhq/hubbub/engine"
 	"github.com/hubbubhq/hubbub/transport/memory"
+	"github.com/hubbubhq/hubbub/transport/sse"
 	"github.com/hubbubhq/hubbub/transport/ws"
 )
 
@@ -62,6 +63,7 @@ type sample struct {
 type server struct {
 	engine *engine.Engine
 	ws     *ws.Handler
+	sse    *sse.Handler
 	mux    *http.ServeMux
 	opts   options
 	start  time.Time
@@ -96,6 +98,10 @@ func newServer(opts options) (*server, error) {
 	})
 	s.ws = ws.New(s.engine, ws.Config{Logger: opts.Logger})
 	s.mux.Handle("/ws", s.ws)
+	// The same sessions over Server-Sent Events and long-poll, for networks
+	// where WebSocket does not get through (the browser client falls back).
+	s.sse = sse.New(s.engine, sse.Config{Logger: opts.Logger})
+	s.mux.Handle("/sse", s.sse)
 	s.mux.Handle("/hubbub.js", hubbubjs.Handler())
 	page, _ := fs.Sub(static, "static")
 	s.mux.Handle("/", http.FileServerFS(page))
@@ -132,6 +138,7 @@ func (s *server) Close() {
 	defer cancel()
 	_ = s.engine.Shutdown(ctx)
 	_ = s.ws.Close()
+	_ = s.sse.Close()
 }
 
 // subscribe adds an in-process session to room and reads (and drops)
