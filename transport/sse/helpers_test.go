@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -491,67 +490,6 @@ func (w *wsClient) request(f engine.Frame) engine.Frame {
 		}
 		skipped = append(skipped, g)
 	}
-}
-
-// disconnects records the engine's OnDisconnect calls by session id.
-type disconnects struct {
-	mu sync.Mutex
-	by map[string]engine.CloseReason
-}
-
-func (d *disconnects) hook(s *engine.Session, r engine.CloseReason) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.by == nil {
-		d.by = make(map[string]engine.CloseReason)
-	}
-	d.by[s.ID()] = r
-}
-
-func (d *disconnects) get(sid string) (engine.CloseReason, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	r, ok := d.by[sid]
-	return r, ok
-}
-
-func (d *disconnects) await(t *testing.T, sid string) engine.CloseReason {
-	t.Helper()
-	require.Eventually(t, func() bool { _, ok := d.get(sid); return ok }, wait, time.Millisecond)
-	r, _ := d.get(sid)
-	return r
-}
-
-// recorder is a slog.Handler that keeps messages, to count log lines.
-type recorder struct {
-	mu   sync.Mutex
-	msgs []string
-}
-
-func (r *recorder) Enabled(context.Context, slog.Level) bool { return true }
-func (r *recorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
-func (r *recorder) WithGroup(string) slog.Handler            { return r }
-func (r *recorder) Handle(_ context.Context, rec slog.Record) error {
-	var sb strings.Builder
-	sb.WriteString(rec.Message)
-	rec.Attrs(func(a slog.Attr) bool { fmt.Fprintf(&sb, " %s=%v", a.Key, a.Value); return true })
-	r.mu.Lock()
-	r.msgs = append(r.msgs, sb.String())
-	r.mu.Unlock()
-	return nil
-}
-
-// count returns how many lines contain s.
-func (r *recorder) count(s string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, m := range r.msgs {
-		if strings.Contains(m, s) {
-			n++
-		}
-	}
-	return n
 }
 
 // gate blocks the server's socket writes while closed.

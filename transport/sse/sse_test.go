@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/internal/hubtest"
 	"github.com/hubbubhq/hubbub/transport/sse"
 )
 
@@ -95,8 +96,8 @@ func TestPostedFramesAreAnsweredDownTheStream(t *testing.T) {
 // Last-Event-ID and receives exactly the events it missed, in order, in the
 // same session: no presence flapping.
 func TestResumeWithLastEventID(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook, PresenceNotices: everyRoom}, sse.Config{})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook, PresenceNotices: everyRoom}, sse.Config{})
 	peer := v.dialWS(t)
 	require.Nil(t, peer.request(engine.Frame{Type: engine.TypeJoin, Room: "lobby"}).Err)
 	c := v.dial(t)
@@ -142,7 +143,7 @@ func TestResumeWithLastEventID(t *testing.T) {
 	// Nothing else was owed: the next frame is the next live event.
 	require.NoError(t, v.e.To("lobby").Emit("marker", nil))
 	require.Equal(t, "marker", r.next().Event)
-	_, closed := d.get(c.hello.Session)
+	_, closed := d.Get(c.hello.Session)
 	require.False(t, closed, "the same session went on")
 	for {
 		f := peer.next()
@@ -181,9 +182,9 @@ func TestResumeWithQuery(t *testing.T) {
 // resync frame, then the session's close frame (4008), and the session is
 // closed so the client starts over and recovers its rooms from history.
 func TestResumeBeyondReplayBuffer(t *testing.T) {
-	d := &disconnects{}
-	rec := &recorder{}
-	v := start(t, engine.Config{OnDisconnect: d.hook, PresenceNotices: everyRoom},
+	d := &hubtest.Disconnects{}
+	rec := &hubtest.LogRecorder{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook, PresenceNotices: everyRoom},
 		sse.Config{ReplayBytes: 1 << 10, Logger: slog.New(rec)})
 	peer := v.dialWS(t)
 	require.Nil(t, peer.request(engine.Frame{Type: engine.TypeJoin, Room: "lobby"}).Err)
@@ -209,7 +210,7 @@ func TestResumeBeyondReplayBuffer(t *testing.T) {
 	require.Equal(t, engine.CloseSlowConsumer, f.Close.Code)
 	require.Contains(t, f.Close.Text, "not recovered")
 	require.Empty(t, r.ended(), "the stream ends after the close frame")
-	require.Equal(t, engine.CloseSlowConsumer, d.await(t, c.hello.Session).Code)
+	require.Equal(t, engine.CloseSlowConsumer, d.Await(t, c.hello.Session).Code)
 
 	// The older stream was replaced, and the peer saw the user leave.
 	rest := c.ended()
@@ -218,7 +219,7 @@ func TestResumeBeyondReplayBuffer(t *testing.T) {
 	require.Equal(t, sse.TypeReplaced, frames[0].Type)
 	for f := peer.next(); f.Type != engine.TypePresence; f = peer.next() {
 	}
-	require.Equal(t, 1, rec.count("resume not recovered"))
+	require.Equal(t, 1, rec.Count("resume not recovered"))
 
 	// The session is over: posts and resumes after its close get 410.
 	resp, body := v.do(t, http.MethodPost, v.withQuery("session", c.token), nil, `{"t":"emit","ev":"x"}`)
@@ -232,8 +233,8 @@ func TestResumeBeyondReplayBuffer(t *testing.T) {
 // A session whose queue overflows while its client is away is closed as a
 // slow consumer; the returning client gets the close frame.
 func TestOverflowWhileAway(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook}, sse.Config{QueueBytes: 4 << 10})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook}, sse.Config{QueueBytes: 4 << 10})
 	c := v.dial(t)
 	c.join("feed")
 	c.close()
@@ -241,12 +242,12 @@ func TestOverflowWhileAway(t *testing.T) {
 	payload := strings.Repeat("x", 512)
 	for i := 0; ; i++ {
 		require.Less(t, i, 1000, "the session was never closed")
-		if _, closed := d.get(c.hello.Session); closed {
+		if _, closed := d.Get(c.hello.Session); closed {
 			break
 		}
 		require.NoError(t, v.e.To("feed").Emit("tick", payload))
 	}
-	require.Equal(t, engine.ReasonSlow, d.await(t, c.hello.Session))
+	require.Equal(t, engine.ReasonSlow, d.Await(t, c.hello.Session))
 
 	r := v.resume(t, c.token, c.lastID)
 	f := r.next()
@@ -314,8 +315,8 @@ func TestHeartbeats(t *testing.T) {
 // A client that vanishes is removed from its rooms and presence after the
 // grace period; its token then stops working.
 func TestGracePeriodRemovesVanishedClient(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook, PresenceNotices: everyRoom}, sse.Config{Grace: 100 * time.Millisecond})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook, PresenceNotices: everyRoom}, sse.Config{Grace: 100 * time.Millisecond})
 	peer := v.dialWS(t)
 	require.Nil(t, peer.request(engine.Frame{Type: engine.TypeJoin, Room: "lobby"}).Err)
 	c := v.dial(t)
@@ -323,7 +324,7 @@ func TestGracePeriodRemovesVanishedClient(t *testing.T) {
 	require.Equal(t, engine.TypePresence, peer.next().Type)
 	c.close()
 
-	require.Equal(t, sse.ReasonGone, d.await(t, c.hello.Session))
+	require.Equal(t, sse.ReasonGone, d.Await(t, c.hello.Session))
 	f := peer.next()
 	require.Equal(t, engine.Frame{Type: engine.TypePresence, Event: "leave", Room: "lobby", User: c.hello.User}, f)
 	pres, err := v.e.Presence(context.Background(), "lobby")
@@ -342,13 +343,13 @@ func TestGracePeriodRemovesVanishedClient(t *testing.T) {
 // frame, then 410 for its token, then, once forgotten, 404. The grace
 // timer is fired by hand so that nothing depends on timing.
 func TestReturnAfterExpiry(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook}, sse.Config{})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook}, sse.Config{})
 	c := v.dial(t)
 	c.join("lobby")
 	c.close()
 	require.Eventually(t, func() bool { return sse.Expire(v.h, c.token) }, wait, time.Millisecond)
-	require.Equal(t, sse.ReasonGone, d.await(t, c.hello.Session))
+	require.Equal(t, sse.ReasonGone, d.Await(t, c.hello.Session))
 
 	r := v.resume(t, c.token, c.lastID)
 	f := r.next()
@@ -369,8 +370,8 @@ func TestReturnAfterExpiry(t *testing.T) {
 // A client that comes back within the grace period keeps its session:
 // rooms, presence, no leave notice for anyone.
 func TestGracePeriodKeepsReturningClient(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook, PresenceNotices: everyRoom}, sse.Config{})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook, PresenceNotices: everyRoom}, sse.Config{})
 	peer := v.dialWS(t)
 	require.Nil(t, peer.request(engine.Frame{Type: engine.TypeJoin, Room: "lobby"}).Err)
 	c := v.dial(t)
@@ -383,7 +384,7 @@ func TestGracePeriodKeepsReturningClient(t *testing.T) {
 	require.NoError(t, v.e.To("lobby").Emit("marker", nil))
 	require.Equal(t, "marker", r.next().Event)
 	require.Equal(t, "marker", peer.next().Event, "no presence notice came before the marker")
-	_, closed := d.get(c.hello.Session)
+	_, closed := d.Get(c.hello.Session)
 	require.False(t, closed)
 	require.Equal(t, 2, v.e.Stats().Sessions)
 	r.token = c.token
@@ -427,7 +428,7 @@ func TestThreeTransportsChat(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	rec := &recorder{}
+	rec := &hubtest.LogRecorder{}
 	v := start(t, engine.Config{Logger: slog.New(rec)}, sse.Config{Logger: slog.New(rec), MaxBodyBytes: 1 << 10})
 	v.e.On("echo", func(_ context.Context, _ *engine.Session, data json.RawMessage) (any, error) { return data, nil })
 	c := v.dial(t)    // a bystander: nothing below may touch it
@@ -465,7 +466,7 @@ func TestBadInput(t *testing.T) {
 		{"foreign origin", "GET", v.url, http.Header{"Origin": {"https://evil.example"}}, "", 403, engine.CodeForbidden, "evil.example"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := rec.count("request refused")
+			before := rec.Count("request refused")
 			resp, body := v.do(t, tc.method, tc.url, tc.hdr, tc.body)
 			require.Equal(t, tc.status, resp.StatusCode, "%s", body)
 			m := refusal(t, resp, body)
@@ -474,7 +475,7 @@ func TestBadInput(t *testing.T) {
 			if tc.status == http.StatusMethodNotAllowed {
 				require.Equal(t, "GET, POST, DELETE, OPTIONS", resp.Header.Get("Allow"))
 			}
-			require.Equal(t, before+1, rec.count("request refused"), "logged once")
+			require.Equal(t, before+1, rec.Count("request refused"), "logged once")
 		})
 	}
 
@@ -488,7 +489,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
-	rec := &recorder{}
+	rec := &hubtest.LogRecorder{}
 	v := start(t, engine.Config{
 		Logger: slog.New(rec),
 		Authenticate: func(r *http.Request) (engine.Identity, error) {
@@ -515,8 +516,8 @@ func TestAuthentication(t *testing.T) {
 		require.Equal(t, tc.status, resp.StatusCode)
 		require.Equal(t, tc.body, refusal(t, resp, body))
 	}
-	require.Equal(t, 3, rec.count("connection refused"), "each refusal is logged once (by the engine)")
-	require.Zero(t, rec.count("request refused"))
+	require.Equal(t, 3, rec.Count("connection refused"), "each refusal is logged once (by the engine)")
+	require.Zero(t, rec.Count("request refused"))
 
 	c := v.open(t, v.withQuery("token", "good"), nil, true)
 	require.Equal(t, "alice", c.hello.User)
@@ -541,7 +542,7 @@ func TestAuthentication(t *testing.T) {
 // A session has one reader: a newer stream or poll replaces the older
 // one, which is told why and ends.
 func TestNewerReaderReplacesOlder(t *testing.T) {
-	rec := &recorder{}
+	rec := &hubtest.LogRecorder{}
 	v := start(t, engine.Config{}, sse.Config{Logger: slog.New(rec)})
 	v.e.On("echo", func(_ context.Context, _ *engine.Session, data json.RawMessage) (any, error) { return data, nil })
 	a := v.dial(t)
@@ -553,7 +554,7 @@ func TestNewerReaderReplacesOlder(t *testing.T) {
 	require.Equal(t, engine.Frame{Type: sse.TypeReplaced, Err: &engine.Error{Code: sse.CodeReplaced,
 		Message: "another stream or poll was opened for this session"}}, frames[0])
 	require.Equal(t, a.lastID, evs[0].id, "a transport frame does not move the event id")
-	require.Eventually(t, func() bool { return rec.count("reader replaced") == 1 }, wait, time.Millisecond)
+	require.Eventually(t, func() bool { return rec.Count("reader replaced") == 1 }, wait, time.Millisecond)
 	ack := b.request(engine.Frame{Type: engine.TypeEmit, Event: "echo", Data: raw(`1`)})
 	require.JSONEq(t, `1`, string(ack.Data))
 
@@ -578,10 +579,10 @@ func TestNewerReaderReplacesOlder(t *testing.T) {
 	evs = b.ended()
 	frames, _ = decodeFrames(t, evs[len(evs)-1].data)
 	require.Equal(t, sse.TypeReplaced, frames[0].Type)
-	require.Eventually(t, func() bool { return rec.count("reader replaced") == 2 }, wait, time.Millisecond)
+	require.Eventually(t, func() bool { return rec.Count("reader replaced") == 2 }, wait, time.Millisecond)
 	second := poll()
 	require.JSONEq(t, `{"cursor":2,"frames":[{"t":"replaced","err":{"code":"replaced","msg":"another stream or poll was opened for this session"}}]}`, <-first)
-	require.Eventually(t, func() bool { return rec.count("reader replaced") == 3 }, wait, time.Millisecond)
+	require.Eventually(t, func() bool { return rec.Count("reader replaced") == 3 }, wait, time.Millisecond)
 	require.NoError(t, v.e.ToAll().Emit("wake", nil))
 	require.JSONEq(t, `{"cursor":3,"frames":[{"t":"emit","ev":"wake"}]}`, <-second)
 }
@@ -635,8 +636,8 @@ func TestShutdownSendsCloseFrames(t *testing.T) {
 }
 
 func TestHandlerCloseWithoutShutdown(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook}, sse.Config{})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook}, sse.Config{})
 	c := v.dial(t)
 	away := v.dial(t)
 	away.close()
@@ -644,20 +645,20 @@ func TestHandlerCloseWithoutShutdown(t *testing.T) {
 	f := c.next()
 	require.Equal(t, engine.ReasonGoingAway, *f.Close)
 	require.Empty(t, c.ended())
-	require.Equal(t, engine.ReasonGoingAway, d.await(t, c.hello.Session))
-	require.Equal(t, engine.ReasonGoingAway, d.await(t, away.hello.Session), "sessions without a stream end too")
+	require.Equal(t, engine.ReasonGoingAway, d.Await(t, c.hello.Session))
+	require.Equal(t, engine.ReasonGoingAway, d.Await(t, away.hello.Session), "sessions without a stream end too")
 	require.Zero(t, v.e.Stats().Sessions)
 	require.Zero(t, sse.Registered(v.h))
 	require.NoError(t, v.h.Close(), "Close is idempotent")
 }
 
 func TestDeleteEndsSession(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook}, sse.Config{})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook}, sse.Config{})
 	c := v.dial(t)
 	resp, _ := v.do(t, http.MethodDelete, v.withQuery("session", c.token), nil, "")
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
-	require.Equal(t, engine.ReasonNormal, d.await(t, c.hello.Session))
+	require.Equal(t, engine.ReasonNormal, d.Await(t, c.hello.Session))
 	f := c.next()
 	require.Equal(t, engine.TypeClose, f.Type)
 	require.Equal(t, engine.ReasonNormal, *f.Close)

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/internal/hubtest"
 	"github.com/hubbubhq/hubbub/transport/ws"
 )
 
@@ -171,7 +172,7 @@ func TestOrigin(t *testing.T) {
 		{"allow all", ws.Config{AllowAllOrigins: true}, evil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rec := &recorder{}
+			rec := &hubtest.LogRecorder{}
 			tc.cfg.Logger = slog.New(rec)
 			v := start(t, engine.Config{Logger: slog.New(rec)}, tc.cfg)
 			hdr := http.Header{}
@@ -184,20 +185,20 @@ func TestOrigin(t *testing.T) {
 			}
 			if tc.ok {
 				v.dial(t, hdr)
-				require.Equal(t, 0, rec.count("refused"))
+				require.Equal(t, 0, rec.Count("refused"))
 				return
 			}
 			status, body := v.refused(t, v.url, hdr)
 			require.Equal(t, http.StatusForbidden, status)
 			require.Equal(t, map[string]string{"error": "forbidden", "reason": "origin " + tc.origin + " not allowed"}, body)
-			require.Equal(t, 1, rec.count("refused"), "a refusal is logged once")
+			require.Equal(t, 1, rec.Count("refused"), "a refusal is logged once")
 			require.Zero(t, v.e.Stats().Sessions)
 		})
 	}
 }
 
 func TestAuthRefused(t *testing.T) {
-	rec := &recorder{}
+	rec := &hubtest.LogRecorder{}
 	v := start(t, engine.Config{
 		Logger: slog.New(rec),
 		Authenticate: func(r *http.Request) (engine.Identity, error) {
@@ -214,12 +215,12 @@ func TestAuthRefused(t *testing.T) {
 	status, body := v.refused(t, v.url, nil)
 	require.Equal(t, http.StatusUnauthorized, status)
 	require.Equal(t, map[string]string{"error": "unauthorized", "reason": "missing or bad token"}, body)
-	require.Equal(t, 1, rec.count("refused"), "a refusal is logged once")
+	require.Equal(t, 1, rec.Count("refused"), "a refusal is logged once")
 
 	status, body = v.refused(t, v.url+"?token=banned", nil)
 	require.Equal(t, http.StatusForbidden, status)
 	require.Equal(t, map[string]string{"error": "forbidden", "reason": "account suspended"}, body)
-	require.Equal(t, 2, rec.count("refused"))
+	require.Equal(t, 2, rec.Count("refused"))
 
 	c := dialWith(t, websocket.DefaultDialer, v.url+"?token=good", nil)
 	require.Equal(t, "alice", c.hello.User)
@@ -230,7 +231,7 @@ func TestAuthRefused(t *testing.T) {
 	status, body = v.refused(t, v.url+"?token=good", nil)
 	require.Equal(t, http.StatusServiceUnavailable, status)
 	require.Equal(t, "unavailable", body["error"])
-	require.Equal(t, 3, rec.count("refused"))
+	require.Equal(t, 3, rec.Count("refused"))
 }
 
 func TestNonUpgradeRequests(t *testing.T) {
@@ -273,8 +274,8 @@ func TestNonUpgradeRequests(t *testing.T) {
 }
 
 func TestOversizedMessage(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook}, ws.Config{MaxMessageBytes: 16 << 10})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook}, ws.Config{MaxMessageBytes: 16 << 10})
 	b := v.dial(t, nil)
 	b.join("room")
 	emitted := 0
@@ -296,7 +297,7 @@ func TestOversizedMessage(t *testing.T) {
 		ce := a.readClose()
 		require.Equal(t, websocket.CloseMessageTooBig, ce.Code)
 		require.Equal(t, fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(big), 16<<10), ce.Text)
-		require.Equal(t, engine.CloseTooBig, d.await(t, a.hello.Session).Code)
+		require.Equal(t, engine.CloseTooBig, d.Await(t, a.hello.Session).Code)
 		expectNext() // b still receives
 	})
 
@@ -317,7 +318,7 @@ func TestOversizedMessage(t *testing.T) {
 				break
 			}
 		}
-		r := d.await(t, a.hello.Session)
+		r := d.Await(t, a.hello.Session)
 		require.Equal(t, engine.CloseTooBig, r.Code)
 		require.Contains(t, r.Text, "hard limit")
 		expectNext()
@@ -343,19 +344,19 @@ func TestMalformedInput(t *testing.T) {
 }
 
 func TestBinaryMessageCloses1003(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook}, ws.Config{})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook}, ws.Config{})
 	c := v.dial(t, nil)
 	require.NoError(t, c.c.WriteMessage(websocket.BinaryMessage, []byte(`{"t":"emit","ev":"x"}`)))
 	ce := c.readClose()
 	require.Equal(t, engine.CloseUnsupported, ce.Code)
 	require.Contains(t, ce.Text, "binary messages are not supported")
-	require.Equal(t, engine.CloseUnsupported, d.await(t, c.hello.Session).Code)
+	require.Equal(t, engine.CloseUnsupported, d.Await(t, c.hello.Session).Code)
 }
 
 func TestSlowConsumerClosed4008(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook}, ws.Config{
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook}, ws.Config{
 		QueueBytes:   16 << 10,
 		WriteTimeout: time.Minute, // the blocked write must outlast the test's publishing
 	})
@@ -406,7 +407,7 @@ func TestSlowConsumerClosed4008(t *testing.T) {
 	payload := strings.Repeat("x", 4<<10)
 	published := int64(0)
 	for {
-		if _, closed := d.get(slow.hello.Session); closed {
+		if _, closed := d.Get(slow.hello.Session); closed {
 			break
 		}
 		require.Less(t, published, int64(1<<20), "the slow client was never closed")
@@ -426,7 +427,7 @@ func TestSlowConsumerClosed4008(t *testing.T) {
 		}
 	}
 	require.Equal(t, published, got.Load(), "the fast client received every message")
-	require.Equal(t, engine.ReasonSlow, d.await(t, slow.hello.Session))
+	require.Equal(t, engine.ReasonSlow, d.Await(t, slow.hello.Session))
 	st := v.e.Stats()
 	require.Equal(t, uint64(1), st.SlowDisconnects)
 	require.Equal(t, 1, st.Sessions)
@@ -466,13 +467,13 @@ func TestShutdownSendsGoingAway(t *testing.T) {
 }
 
 func TestHandlerCloseWithoutShutdown(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook}, ws.Config{})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook}, ws.Config{})
 	c := v.dial(t, nil)
 	require.NoError(t, v.h.Close())
 	ce := c.readClose()
 	require.Equal(t, websocket.CloseGoingAway, ce.Code)
-	require.Equal(t, engine.ReasonGoingAway, d.await(t, c.hello.Session))
+	require.Equal(t, engine.ReasonGoingAway, d.Await(t, c.hello.Session))
 	require.Zero(t, v.e.Stats().Sessions)
 
 	status, body := v.refused(t, v.url, nil)
@@ -482,16 +483,16 @@ func TestHandlerCloseWithoutShutdown(t *testing.T) {
 }
 
 func TestPeerCloseReachesOnDisconnect(t *testing.T) {
-	d := &disconnects{}
-	v := start(t, engine.Config{OnDisconnect: d.hook}, ws.Config{})
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{OnDisconnect: d.Hook}, ws.Config{})
 
 	c := v.dial(t, nil)
 	require.NoError(t, c.c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "tab closed")))
-	require.Equal(t, engine.CloseReason{Code: websocket.CloseGoingAway, Text: "tab closed"}, d.await(t, c.hello.Session))
+	require.Equal(t, engine.CloseReason{Code: websocket.CloseGoingAway, Text: "tab closed"}, d.Await(t, c.hello.Session))
 
 	c = v.dial(t, nil)
 	require.NoError(t, c.c.Close()) // no close frame
-	require.Equal(t, websocket.CloseAbnormalClosure, d.await(t, c.hello.Session).Code)
+	require.Equal(t, websocket.CloseAbnormalClosure, d.Await(t, c.hello.Session).Code)
 }
 
 func TestConnectDisconnectCycles(t *testing.T) {
