@@ -1,0 +1,105 @@
+package sendq_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hubbubhq/hubbub/internal/sendq"
+)
+
+func TestBoundedByBytes(t *testing.T) {
+	q := sendq.New(3 * (10 + 32)) // three 10-byte frames with their overhead
+	f := make([]byte, 10)
+	for range 3 {
+		require.NoError(t, q.Push(f))
+	}
+	require.ErrorIs(t, q.Push(f), sendq.ErrFull)
+	n, b := q.Len()
+	require.Equal(t, 3, n)
+	require.Equal(t, 3*(10+32), b)
+
+	require.Len(t, q.Drain(nil), 3)
+	require.NoError(t, q.Push(f), "draining frees the room")
+	require.ErrorIs(t, sendq.New(8).Push(make([]byte, 9)), sendq.ErrFull, "a frame larger than the bound never fits")
+}
+
+func TestOrderDrainPopAndReady(t *testing.T) {
+	q := sendq.New(1 << 20)
+	select {
+	case <-q.Ready():
+		t.Fatal("ready while empty")
+	default:
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		require.NoError(t, q.Push([]byte(s)))
+	}
+	<-q.Ready() // signalled once for the first frame
+	require.Equal(t, "a", string(q.Pop()))
+	<-q.Ready() // Pop re-signals while frames remain
+	got := q.Drain(make([][]byte, 0, 4))
+	require.Equal(t, [][]byte{[]byte("b"), []byte("c")}, got)
+	require.Nil(t, q.Pop())
+	n, b := q.Len()
+	require.Zero(t, n)
+	require.Zero(t, b)
+}
+
+func TestCloseKeepsQueuedFrames(t *testing.T) {
+	q := sendq.New(1 << 20)
+	require.NoError(t, q.Push([]byte("x")))
+	q.Close()
+	q.Close() // idempotent
+	require.True(t, q.Closed())
+	require.ErrorIs(t, q.Push([]byte("y")), sendq.ErrClosed)
+	require.Equal(t, "x", string(q.Pop()))
+}
+
+func TestConcurrentProducers(t *testing.T) {
+	q := sendq.New(1 << 30)
+	const producers, each = 8, 1000
+	var wg sync.WaitGroup
+	for range producers {
+		wg.Go(func() {
+			for range each {
+				if err := q.Push([]byte("f")); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	total := 0
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	var buf [][]byte
+	for {
+		select {
+		case <-q.Ready():
+		case <-done:
+		}
+		buf = q.Drain(buf[:0])
+		total += len(buf)
+		select {
+		case <-done:
+			total += len(q.Drain(buf[:0]))
+			require.Equal(t, producers*each, total)
+			return
+		default:
+		}
+	}
+}
+
+func BenchmarkPushDrain(b *testing.B) {
+	q := sendq.New(1 << 30)
+	f := []byte(`{"t":"emit","ev":"x","room":"r","off":1,"d":"hello"}`)
+	var buf [][]byte
+	b.ReportAllocs()
+	for i := range b.N {
+		_ = q.Push(f)
+		if i%64 == 63 {
+			buf = q.Drain(buf[:0])
+		}
+	}
+}
