@@ -1,6 +1,7 @@
 // Package client is hubbub's Go client: for backend services that publish
 // or subscribe, for tests, and for the load tool. It speaks the wire
-// protocol (docs/PROTOCOL.md) over WebSocket, reconnects with exponential
+// protocol (docs/PROTOCOL.md) over WebSocket (the default), Server-Sent
+// Events (SSE) or long-poll (LongPoll), reconnects with exponential
 // backoff and jitter, rejoins its rooms after a reconnect and recovers the
 // events it missed from the rooms' history.
 //
@@ -39,7 +40,8 @@ type Options struct {
 	Header http.Header
 	// Token, if set, is sent as "Authorization: Bearer <token>".
 	Token string
-	// Transport chooses how to connect. Nil uses WebSocket.
+	// Transport chooses how to connect: WebSocket{}, SSE{} or LongPoll{}.
+	// Nil uses WebSocket.
 	Transport Transport
 	// NoReconnect disables reconnecting after the connection drops.
 	NoReconnect bool
@@ -106,9 +108,10 @@ type event struct {
 	f engine.Frame
 }
 
-// Dial connects to url (ws:// or wss:// for WebSocket) and waits for the
-// server's hello frame. A refused connection returns an *engine.Error with
-// the server's code and reason (HTTP 401/403 before any upgrade).
+// Dial connects to url and waits for the server's hello frame: ws:// or
+// wss:// for WebSocket, the SSE handler's http:// or https:// URL for SSE
+// and LongPoll. A refused connection returns an *engine.Error with the
+// server's code and reason (HTTP 401/403 before any upgrade or stream).
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.BackoffMin <= 0 {
 		opts.BackoffMin = 250 * time.Millisecond
@@ -143,43 +146,53 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		events:    make(chan event, opts.HandlerQueue),
 		done:      make(chan struct{}),
 	}
-	conn, hello, err := c.connect(ctx)
+	conn, hello, rest, err := c.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	c.attach(conn, hello)
 	c.wg.Add(2)
 	go c.dispatch()
-	go c.run(conn)
+	go c.run(conn, rest)
 	return c, nil
 }
 
-// connect dials once and reads the hello frame.
-func (c *Client) connect(ctx context.Context) (Conn, engine.Frame, error) {
-	conn, err := c.tr.Dial(ctx, c.url, c.opts.Header)
+// connect dials once and reads the hello frame. rest holds the frames
+// that came in the same message after the hello (transports that batch,
+// such as SSE and long-poll, may send the hello with the frames queued
+// behind it); they are routed before anything else is read.
+func (c *Client) connect(ctx context.Context) (conn Conn, hello engine.Frame, rest [][]byte, err error) {
+	conn, err = c.tr.Dial(ctx, c.url, c.opts.Header)
 	if err != nil {
-		return nil, engine.Frame{}, err
+		return nil, hello, nil, err
 	}
-	var hello engine.Frame
 	herr := func() error {
 		msg, err := conn.Read(ctx)
 		if err != nil {
 			return err
 		}
-		return engine.SplitBatch(msg, func(raw []byte) {
-			if hello.Type == "" {
+		first := true
+		serr := engine.SplitBatch(msg, func(raw []byte) {
+			if first {
+				first = false
 				err = json.Unmarshal(raw, &hello)
+				return
 			}
+			rest = append(rest, raw)
 		})
+		if serr != nil {
+			return serr
+		}
+		return err
 	}()
 	if herr == nil && hello.Type != engine.TypeHello {
 		herr = fmt.Errorf("hubbub client: first frame is %q, not hello", hello.Type)
 	}
 	if herr != nil {
 		conn.Close()
-		return nil, hello, herr
+		return nil, hello, nil, herr
 	}
-	return conn, hello, nil
+	return conn, hello, rest, nil
 }
 
 // SessionID returns the current session id (it changes after a reconnect).
@@ -402,11 +415,13 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// run reads from conn until it fails, then reconnects, until Close.
-func (c *Client) run(conn Conn) {
+// run reads from conn until it fails, then reconnects, until Close. rest
+// are frames that came with the hello.
+func (c *Client) run(conn Conn, rest [][]byte) {
 	defer c.wg.Done()
 	defer close(c.events)
 	for {
+		c.routeRaw(rest)
 		err := c.read(conn)
 		c.detach(conn)
 		if c.isClosed() {
@@ -418,13 +433,25 @@ func (c *Client) run(conn Conn) {
 			return
 		}
 		var hello engine.Frame
-		conn, hello = c.reconnect()
+		conn, hello, rest = c.reconnect()
 		if conn == nil {
 			return // closed while waiting
 		}
 		c.attach(conn, hello)
 		c.state(State{Kind: "reconnect", Session: hello.Session})
 		c.rejoin(conn)
+	}
+}
+
+// routeRaw routes frames that are already split.
+func (c *Client) routeRaw(frames [][]byte) {
+	for _, raw := range frames {
+		var f engine.Frame
+		if err := json.Unmarshal(raw, &f); err != nil {
+			c.log.Warn("hubbub client: server sent a malformed frame", "err", err)
+			continue
+		}
+		c.route(f)
 	}
 }
 
@@ -460,14 +487,14 @@ func (c *Client) detach(conn Conn) {
 }
 
 // reconnect dials with backoff until it succeeds or the client is closed.
-func (c *Client) reconnect() (Conn, engine.Frame) {
+func (c *Client) reconnect() (Conn, engine.Frame, [][]byte) {
 	delay := c.opts.BackoffMin
 	for attempt := 1; ; attempt++ {
 		c.state(State{Kind: "reconnect_attempt", Attempt: attempt})
 		wait := time.Duration(float64(delay) * (0.5 + rand.Float64())) // ±50 % jitter
 		select {
 		case <-c.done:
-			return nil, engine.Frame{}
+			return nil, engine.Frame{}, nil
 		case <-time.After(wait):
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -478,10 +505,10 @@ func (c *Client) reconnect() (Conn, engine.Frame) {
 			case <-ctx.Done():
 			}
 		}()
-		conn, hello, err := c.connect(ctx)
+		conn, hello, rest, err := c.connect(ctx)
 		cancel()
 		if err == nil {
-			return conn, hello
+			return conn, hello, rest
 		}
 		c.log.Info("hubbub client: reconnect failed", "attempt", attempt, "err", err)
 		delay = min(delay*2, c.opts.BackoffMax)

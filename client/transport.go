@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -76,7 +77,11 @@ func (w WebSocket) Dial(ctx context.Context, url string, header http.Header) (Co
 	return &wsConn{c: c}, nil
 }
 
-// refusal turns a non-101 answer into an *engine.Error.
+// refusal turns a refused request (a non-101 answer to a WebSocket
+// upgrade, a non-2xx answer over SSE or long-poll) into an *engine.Error:
+// the code and reason of the server's JSON body ({"error": code, "reason":
+// text}), or, without one, a code from the status: "unauthorized" (401),
+// "forbidden" (403), "unavailable" (503), else "http_<status>".
 func refusal(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	var r struct {
@@ -84,9 +89,15 @@ func refusal(resp *http.Response) error {
 		Reason string `json:"reason"`
 	}
 	if json.Unmarshal(body, &r) != nil || r.Error == "" {
-		r.Error = engine.CodeUnauthorized
-		if resp.StatusCode == http.StatusForbidden {
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			r.Error = engine.CodeUnauthorized
+		case http.StatusForbidden:
 			r.Error = engine.CodeForbidden
+		case http.StatusServiceUnavailable:
+			r.Error = "unavailable"
+		default:
+			r.Error = "http_" + strconv.Itoa(resp.StatusCode)
 		}
 		r.Reason = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, body)
 	}

@@ -78,7 +78,10 @@ export type ClientErrorCode =
   | "transport"
   | "auth"
   | "protocol_version"
-  | "too_large";
+  | "too_large"
+  | "unavailable"
+  | "unknown_session"
+  | "session_closed";
 
 /** Server error codes (engine/errors.go). */
 export type ServerErrorCode =
@@ -135,9 +138,19 @@ export interface StateEvents {
   state: ConnectionState;
   /** The server's hello arrived (after every successful (re)connection). */
   connect: { sid: string; user: string };
-  /** An open connection ended. */
+  /**
+   * An open connection ended. The client's own reasons use 1006: no pong
+   * within pongTimeout, an SSE stream or long-poll not resumed within
+   * resumeTimeout, a failed POST; a "resync" from the SSE handler is 4008.
+   */
   disconnect: CloseInfo;
-  /** A connection attempt ended before the hello. Browsers report refused handshakes (HTTP 401/403) as 1006. */
+  /**
+   * A connection attempt ended before the hello; the next transport is
+   * tried at once, or, after the last one, a reconnection is scheduled.
+   * Browsers report refused WebSocket handshakes (HTTP 401/403) as 1006; a
+   * refused long-poll also reports the server's code as an "error" event.
+   * An attempt without a hello within probeTimeout ends with 1006.
+   */
   connect_error: CloseInfo;
   /** A reconnection is scheduled: attempt number (1-based) and delay in ms. */
   reconnect_attempt: { attempt: number; delay: number };
@@ -153,7 +166,15 @@ export interface StateEvents {
   resync: { room: string; pos: Position };
   /** A rejoin replayed every missed event. */
   recovered: { room: string; replayed: number };
+  /**
+   * A hello arrived over another transport than the previous one (first:
+   * previous null). Emitted before "connect".
+   */
+  transport: { transport: TransportName; previous: TransportName | null };
 }
+
+/** Built-in transports; registerTransport adds others. */
+export type TransportName = "websocket" | "sse" | "longpoll" | (string & {});
 
 export type StateEventName = keyof StateEvents;
 
@@ -177,11 +198,14 @@ export type AuthParams = Record<string, string | number | boolean | null | undef
 
 export interface ClientOptions {
   /**
-   * Credentials, sent as query parameters of the WebSocket URL because
-   * browsers cannot set headers on a WebSocket (e.g. {token} → ?token=…).
-   * A function is called before every connection attempt (refresh tokens
-   * there). Query strings can reach server and proxy logs: use short-lived
-   * tokens.
+   * Credentials, sent as query parameters of the request that opens a
+   * session (the WebSocket URL, the EventSource URL, the first poll),
+   * because browsers cannot set headers on a WebSocket or an EventSource
+   * (e.g. {token} → ?token=…). The SSE and long-poll transports repeat the
+   * URL's query on their later requests (POST, poll, DELETE), which the
+   * server authorises by the session token alone. A function is called
+   * before every connection attempt (refresh tokens there). Query strings
+   * can reach server and proxy logs: use short-lived tokens.
    */
   auth?: AuthParams | (() => AuthParams | Promise<AuthParams>);
   /** Reconnect after a connection drops. Default true. */
@@ -207,8 +231,85 @@ export interface ClientOptions {
   maxFrameBytes?: number;
   /** WebSocket constructor to use (tests, Node). Default globalThis.WebSocket. */
   WebSocket?: new (url: string) => WebSocketLike;
-  /** Transports to use, by registered name. Only "websocket" for now. Default ["websocket"]. */
-  transports?: string[];
+  /** EventSource constructor for the "sse" transport (tests, Node). Default globalThis.EventSource. */
+  EventSource?: new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike;
+  /** fetch for the "sse" (POST, DELETE) and "longpoll" transports. Default globalThis.fetch. */
+  fetch?: (url: string, init?: any) => Promise<FetchResponseLike>;
+  /**
+   * Transports to try, in order, by registered name. Default
+   * ["websocket", "sse", "longpoll"]: WebSocket first; SSE when the
+   * WebSocket fails before the server's hello; long-poll when the SSE
+   * stream brings no hello within probeTimeout (a proxy that buffers) or
+   * fails. Fallbacks are immediate; when every transport failed, the client
+   * backs off and starts the next round with the transport that last
+   * worked. The transport that carried a hello is remembered and tried
+   * first by later reconnections. A single entry (["sse"], ["longpoll"])
+   * forces that transport. Transports unavailable here (no EventSource) are
+   * skipped after one "error" event.
+   */
+  transports?: TransportName[];
+  /**
+   * Per-transport URLs (relative ones resolve against location). By
+   * default "websocket" uses the url given to connect(); "sse" and
+   * "longpoll" use it with an http(s) scheme and a final "/ws" path
+   * segment replaced by "/sse" ("/ws" → "/sse", "wss://h/api/ws" →
+   * "https://h/api/sse"; a path not ending in "/ws" is kept). The server
+   * mounts the SSE handler once for both SSE and long-poll, e.g.
+   * {websocket: "/ws", sse: "/sse", longpoll: "/sse"}.
+   */
+  urls?: { websocket?: string | URL; sse?: string | URL; longpoll?: string | URL; [name: string]: string | URL | undefined };
+  /**
+   * Time a connection attempt may take to deliver the server's hello, ms;
+   * past it the attempt fails and the next transport is tried (an SSE
+   * stream behind a buffering proxy opens but delivers nothing). 0
+   * disables. Default 5000.
+   */
+  probeTimeout?: number;
+  /**
+   * How long the SSE and long-poll transports try to resume their session
+   * after the stream drops or polls fail (the EventSource reconnects with
+   * Last-Event-ID, polls repeat their cursor), ms; past it the connection
+   * closes and the client reconnects with a new session, rejoining its
+   * rooms with since. Keep it below the server's grace period (30 s by
+   * default). Default 10000.
+   */
+  resumeTimeout?: number;
+  /**
+   * Heartbeat: while open, the client sends {"t":"ping"} every
+   * pingInterval ms (the server answers {"t":"pong"} at once). 0 disables.
+   * Default 25000.
+   */
+  pingInterval?: number;
+  /**
+   * When no message at all arrives within pongTimeout ms of a ping, the
+   * connection is taken for dead: it is closed (disconnect 1006, "no pong
+   * within … ms") and the client reconnects. 0 disables. Default 10000.
+   */
+  pongTimeout?: number;
+  /**
+   * Cross-origin SSE and long-poll with cookies: EventSource
+   * withCredentials and fetch credentials "include" (the server must allow
+   * the page's origin). Default false (same-origin credentials).
+   */
+  withCredentials?: boolean;
+}
+
+/** The part of the EventSource API the "sse" transport uses. */
+export interface EventSourceLike {
+  /** 0 connecting (also while the browser reconnects), 1 open, 2 closed (given up). */
+  readonly readyState: number;
+  onopen: ((ev: any) => void) | null;
+  /** ev.data: the event's data; ev.lastEventId: "<session token>.<n>". */
+  onmessage: ((ev: any) => void) | null;
+  onerror: ((ev: any) => void) | null;
+  close(): void;
+}
+
+/** The part of a fetch Response the HTTP transports use. */
+export interface FetchResponseLike {
+  readonly status: number;
+  readonly ok: boolean;
+  text(): Promise<string>;
 }
 
 /**
@@ -228,17 +329,21 @@ export interface WebSocketLike {
 }
 
 /**
- * A transport carries text messages (one frame or a JSON array of frames)
+ * A transport carries messages (one frame or a JSON array of frames)
  * between the client and one server session. It calls onclose exactly once
  * (whether it failed to open or dropped later) and nothing after close().
+ * A factory that throws makes the client skip the transport.
  */
 export interface Transport {
   open(url: URL): void;
   send(text: string): void;
   close(code?: number, reason?: string): void;
   onopen: () => void;
-  onmessage: (text: string) => void;
+  /** The message's text, or the message already parsed (a frame object or an array of them). */
+  onmessage: (msg: string | object) => void;
   onclose: (code: number, reason: string) => void;
+  /** Set by the client: a failure that does not end the connection, reported as an "error" event. */
+  onerror?: (info: { code: string; msg: string }) => void;
 }
 
 /** Registers a transport factory usable in ClientOptions.transports. */
@@ -255,6 +360,11 @@ export declare class Client {
   readonly sid: string | null;
   /** The user id from the server's hello; null before the first. */
   readonly user: string | null;
+  /**
+   * The transport that carried the last hello: the one in use while open,
+   * tried first by reconnections. null before the first hello.
+   */
+  readonly transport: TransportName | null;
 
   /**
    * Handles an application event. When the server asked for an ack, the

@@ -3,7 +3,7 @@
 // docs/PROTOCOL.md and implemented by the Go package engine.
 //
 //   import { connect } from "/hubbub.js";
-//   const client = connect("/ws", { auth: { token } });
+//   const client = connect("/ws", { auth: { token } }); // falls back to SSE (/sse), then long-poll
 //   client.on("message", (msg, { room }) => render(room, msg));
 //   client.onState("connect", ({ sid }) => console.log("connected", sid));
 //   await client.join("lobby", { history: 50 });
@@ -50,8 +50,19 @@ const DEFAULTS = Object.freeze({
   maxAttempts: Infinity,
   maxBatchBytes: 32768,
   maxFrameBytes: 65536,
-  transports: Object.freeze(["websocket"]),
+  transports: Object.freeze(["websocket", "sse", "longpoll"]),
+  probeTimeout: 5000,
+  resumeTimeout: 10000,
+  pingInterval: 25000,
+  pongTimeout: 10000,
+  withCredentials: false,
 });
+
+/** The ping frame; the server answers {"t":"pong"} at once. */
+const PING = '{"t":"ping"}';
+
+/** Close code reported when a connection is given up without a close frame (no pong, no hello, stream lost). */
+const ABNORMAL = 1006;
 
 /**
  * An error with a machine-readable code: the server's code for error acks
@@ -76,22 +87,28 @@ export class HubbubError extends Error {
 // ---------------------------------------------------------------------------
 // Transports
 //
-// A transport carries text messages (one frame or a JSON array of frames)
+// A transport carries messages (one frame or a JSON array of frames)
 // between the client and one server session. The Client only ever talks to
-// this shape, so SSE and long-poll transports can be added with
-// registerTransport without touching the rest:
+// this shape; "websocket", "sse" and "longpoll" are built in, and
+// registerTransport adds others without touching the rest:
 //
 //   {
 //     open(url: URL): void              // start connecting; may throw
 //     send(text: string): void          // send one message; may throw
 //     close(code?: number, reason?: string): void
 //     onopen:    () => void             // set by the client
-//     onmessage: (text: string) => void // set by the client
+//     onmessage: (msg: string | object) => void // set by the client: the
+//                                       // message's text, or the message
+//                                       // already parsed (object or array)
 //     onclose:   (code: number, reason: string) => void // set by the client
+//     onerror?:  (info: {code, msg}) => void // set by the client: a failure
+//                                       // that does not end the connection
 //   }
 //
 // A transport calls onclose exactly once, whether the connection failed to
-// open or dropped later; it does not call anything after close().
+// open or dropped later; it does not call anything after close(). A
+// factory that throws (e.g. no EventSource in this environment) makes the
+// client skip that transport.
 
 /** @type {Map<string, (opts: object) => object>} */
 const transportFactories = new Map();
@@ -178,6 +195,403 @@ class WebSocketTransport {
 registerTransport("websocket", (opts) => new WebSocketTransport(opts));
 
 // ---------------------------------------------------------------------------
+// HTTP transports: "sse" (EventSource down, fetch POSTs up) and "longpoll"
+// (fetch both ways), for the server's SSE handler (transport/sse), where a
+// WebSocket cannot pass. Both open a session with a GET carrying the auth
+// query parameters (EventSource cannot set headers), then tie every other
+// request to it with the session token: POST ?session=<token> for frames
+// going up (one at a time, in order; frames written meanwhile go together
+// in the next POST), DELETE ?session=<token> on close().
+//
+// Frames the server adds for these transports end the reader:
+//   {"t":"resync"}   the frames after our position are gone: the session is
+//                    closed; the transport closes with 4008 so that the
+//                    client reconnects and rejoins its rooms with since.
+//   {"t":"replaced"} a newer reader took the session: this reader is dropped
+//                    (never resumed, no DELETE) and the transport closes.
+
+/** EventSource.readyState of a stream the browser will not reconnect. */
+const ES_CLOSED = 2;
+
+/** A poll that takes longer than this (the server answers after 25 s) is aborted and repeated. */
+const POLL_REQUEST_TIMEOUT = 60000;
+
+/** The URL for the HTTP transports: ws → http, wss → https. */
+function httpURL(url) {
+  const u = new URL(url.href);
+  if (u.protocol === "ws:") u.protocol = "http:";
+  else if (u.protocol === "wss:") u.protocol = "https:";
+  else if (u.protocol !== "http:" && u.protocol !== "https:") {
+    throw new TypeError(`hubbub: cannot open an HTTP transport to a ${u.protocol} URL`);
+  }
+  return u;
+}
+
+/** {code, msg} of a refused request: the server's JSON body {error, reason}, or from the status. */
+function refusalInfo(status, body) {
+  try {
+    const r = JSON.parse(body);
+    if (r && typeof r.error === "string" && r.error !== "") {
+      return { code: r.error, msg: typeof r.reason === "string" ? r.reason : "" };
+    }
+  } catch {
+    // not JSON
+  }
+  const code =
+    status === 401 ? "unauthorized" : status === 403 ? "forbidden" : status === 503 ? "unavailable" : `http_${status}`;
+  return { code, msg: `HTTP ${status}` };
+}
+
+/** Whether a refused request is worth repeating: 429 and gateway/server errors, not 503 (shutdown). */
+function transientStatus(status) {
+  return status === 429 || (status >= 500 && status !== 503);
+}
+
+/** The frames of a message sent up, without the brackets of a batch. */
+function batchInner(text) {
+  const s = text.trim();
+  return s.startsWith("[") && s.endsWith("]") ? s.slice(1, -1).trim() : s;
+}
+
+/** What the two HTTP transports share: the session token, POSTs, close and DELETE. */
+class HTTPTransport {
+  /** @param {any} opts the client's options */
+  constructor(opts) {
+    const f = opts.fetch || globalThis.fetch;
+    if (typeof f !== "function") throw new TypeError("hubbub: no fetch implementation: pass opts.fetch");
+    this.fetch = (url, init) => f(url, init);
+    this.opts = opts;
+    this.credentials = opts.withCredentials ? "include" : "same-origin";
+    this.url = null; // the opening URL (auth parameters included)
+    this.token = null; // the session token, once known
+    this.done = false; // closed or failed: nothing more is reported
+    this.ended = false; // the server ended the session or gave it to another reader: no DELETE
+    this.outbox = [];
+    this.posting = false;
+    this.onopen = () => {};
+    this.onmessage = (_msg) => {};
+    this.onclose = (_code, _reason) => {};
+    this.onerror = (_info) => {};
+  }
+
+  /** The opening URL with the session token. */
+  sessionURL(params = {}) {
+    const u = new URL(this.url.href);
+    u.searchParams.set("session", this.token);
+    for (const [k, v] of Object.entries(params)) u.searchParams.set(k, String(v));
+    return u.href;
+  }
+
+  /**
+   * Hands a server message (text) to the client, parsed, and applies the
+   * frames that end the reader. Returns false when the reader must stop.
+   */
+  deliver(text) {
+    let msg;
+    try {
+      msg = typeof text === "string" ? JSON.parse(text) : text;
+    } catch {
+      this.onmessage(text); // the client reports it as malformed
+      return !this.done;
+    }
+    const frames = Array.isArray(msg) ? msg : [msg];
+    const i = frames.findIndex((f) => f && (f.t === "resync" || f.t === "replaced"));
+    if (frames.some((f) => f && f.t === "close")) this.ended = true;
+    if (i < 0) {
+      this.onmessage(msg);
+      return !this.done;
+    }
+    if (i > 0) this.onmessage(frames.slice(0, i));
+    if (this.done) return false;
+    const f = frames[i];
+    const why = (f.err && f.err.msg) || f.t;
+    this.ended = true;
+    if (f.t === "resync") this.fail(4008, `not recovered: ${why}`);
+    else this.fail(1006, `replaced: ${why}`);
+    return false;
+  }
+
+  /** @param {string} text */
+  send(text) {
+    if (this.done) throw new Error("hubbub: the transport is closed");
+    if (!this.token) throw new Error("hubbub: the session is not open yet");
+    this.outbox.push(text);
+    if (!this.posting) this.post();
+  }
+
+  /** Sends the outbox in POSTs, one at a time so that frames keep their order. */
+  async post() {
+    this.posting = true;
+    try {
+      while (!this.done && this.outbox.length > 0) {
+        const max = this.opts.maxBatchBytes > 0 ? this.opts.maxBatchBytes : 32768;
+        let n = 0;
+        let bytes = 2;
+        while (n < this.outbox.length) {
+          const l = utf8Length(this.outbox[n]) + 1;
+          if (n > 0 && bytes + l > max) break;
+          bytes += l;
+          n++;
+        }
+        const texts = this.outbox.splice(0, n);
+        const body =
+          texts.length === 1 ? texts[0] : "[" + texts.map(batchInner).filter((s) => s !== "").join(",") + "]";
+        let res;
+        let resBody = "";
+        try {
+          res = await this.fetch(this.sessionURL(), {
+            method: "POST",
+            body,
+            // The server takes any Content-Type; text/plain spares a CORS preflight.
+            headers: { "Content-Type": "text/plain;charset=UTF-8" },
+            credentials: this.credentials,
+            cache: "no-store",
+          });
+          if (!res.ok) resBody = await res.text();
+        } catch (err) {
+          // The frames may or may not have arrived: a new session settles it.
+          this.fail(1006, `send failed: ${(err && err.message) || err}`);
+          return;
+        }
+        if (this.done) return;
+        if (res.ok) continue;
+        const info = refusalInfo(res.status, resBody);
+        if (res.status === 404) {
+          this.fail(1006, `session gone: ${info.code}: ${info.msg}`);
+          return;
+        }
+        // 410: the session ended and its close frame comes down the stream.
+        // 400, 413, …: the frames were refused; requests among them time out.
+        this.onerror({ code: info.code, msg: `send refused (HTTP ${res.status}): ${info.msg}` });
+      }
+    } finally {
+      this.posting = false;
+    }
+  }
+
+  close(_code, _reason) {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+  }
+
+  /** Ends the transport on its own and tells the client. */
+  fail(code, reason) {
+    if (this.done) return;
+    this.done = true;
+    this.release();
+    this.onclose(code, reason);
+  }
+
+  release() {
+    this.stopReading();
+    this.outbox = [];
+    if (this.token && !this.ended) {
+      // The session ends now rather than after the server's grace period.
+      try {
+        this.fetch(this.sessionURL(), { method: "DELETE", credentials: this.credentials, keepalive: true }).then(
+          () => {},
+          () => {},
+        );
+      } catch {
+        // best effort
+      }
+    }
+  }
+
+  stopReading() {}
+}
+
+/**
+ * SSE transport: an EventSource for the frames coming down. When the stream
+ * drops, the EventSource reconnects by itself with Last-Event-ID and the
+ * server resumes the session where it was, with no frame lost or repeated;
+ * the client stays open meanwhile. The transport closes (and the client
+ * reconnects with a new session) when the browser gives the stream up (the
+ * session is gone: 404/410), when it is not back within opts.resumeTimeout,
+ * or on a resync frame. An error before the first event fails the attempt,
+ * so that the client can fall back to long-poll.
+ */
+class SSETransport extends HTTPTransport {
+  /** @param {any} opts */
+  constructor(opts) {
+    super(opts);
+    this.ES = opts.EventSource || globalThis.EventSource;
+    if (typeof this.ES !== "function") {
+      throw new TypeError("hubbub: no EventSource implementation: pass opts.EventSource");
+    }
+    this.es = null;
+    this.resumeTimer = null;
+  }
+
+  /** @param {URL} url */
+  open(url) {
+    this.url = httpURL(url);
+    const es = new this.ES(this.url.href, { withCredentials: !!this.opts.withCredentials });
+    this.es = es;
+    es.onopen = () => {
+      if (!this.done) this.clearResume();
+    };
+    es.onmessage = (ev) => {
+      if (this.done) return;
+      this.clearResume();
+      const id = ev.lastEventId;
+      if (typeof id === "string" && id !== "") {
+        const i = id.lastIndexOf(".");
+        if (i > 0) this.token = id.slice(0, i); // "<token>.<n>"
+      }
+      this.deliver(ev.data);
+    };
+    es.onerror = () => {
+      if (this.done) return;
+      if (es.readyState === ES_CLOSED) {
+        this.fail(1006, this.token ? "SSE stream refused: the session is gone" : "SSE stream refused");
+      } else if (!this.token) {
+        this.fail(1006, "SSE stream failed to open");
+      } else {
+        this.armResume(); // the EventSource resumes with Last-Event-ID
+      }
+    };
+  }
+
+  armResume() {
+    const ms = this.opts.resumeTimeout;
+    if (this.resumeTimer || !(ms > 0) || !Number.isFinite(ms)) return;
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = null;
+      this.fail(1006, `SSE stream lost and not resumed within ${ms} ms`);
+    }, ms);
+  }
+
+  clearResume() {
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = null;
+  }
+
+  stopReading() {
+    this.clearResume();
+    const es = this.es;
+    if (!es) return;
+    es.onopen = es.onmessage = es.onerror = null;
+    es.close(); // and never reconnect it
+  }
+}
+
+/**
+ * Long-poll transport: GETs that wait for frames ({cursor, frames}), one at
+ * a time. A poll that fails is repeated with the same cursor, so the
+ * session goes on without loss, for up to opts.resumeTimeout; then the
+ * transport closes and the client reconnects with a new session.
+ */
+class LongPollTransport extends HTTPTransport {
+  /** @param {any} opts */
+  constructor(opts) {
+    super(opts);
+    this.cursor = 0;
+    this.ctrl = null;
+    this.waitTimer = null;
+    this.wake = null;
+  }
+
+  /** @param {URL} url */
+  open(url) {
+    this.url = httpURL(url);
+    this.run();
+  }
+
+  pollURL() {
+    if (!this.token) {
+      const u = new URL(this.url.href);
+      u.searchParams.set("mode", "poll");
+      return u.href;
+    }
+    return this.sessionURL({ mode: "poll", cursor: this.cursor });
+  }
+
+  async run() {
+    let waited = 0;
+    let delay = 250;
+    /** Waits before repeating a failed poll; false when it is time to give up. */
+    const retry = async (why) => {
+      const budget = this.opts.resumeTimeout;
+      if (!this.token || !(waited + delay <= budget)) {
+        this.fail(1006, this.token ? `long-poll lost and not resumed within ${budget} ms: ${why}` : `long-poll failed to open: ${why}`);
+        return false;
+      }
+      await new Promise((resolve) => {
+        this.wake = resolve;
+        this.waitTimer = setTimeout(resolve, delay);
+      });
+      this.wake = null;
+      waited += delay;
+      delay = Math.min(delay * 2, 2000);
+      return !this.done;
+    };
+    while (!this.done) {
+      const ctrl = new AbortController();
+      this.ctrl = ctrl;
+      const timer = setTimeout(() => ctrl.abort(), POLL_REQUEST_TIMEOUT);
+      let res;
+      let body;
+      try {
+        res = await this.fetch(this.pollURL(), {
+          method: "GET",
+          headers: { Accept: "application/json" },
+          credentials: this.credentials,
+          cache: "no-store",
+          signal: ctrl.signal,
+        });
+        body = await res.text();
+      } catch (err) {
+        clearTimeout(timer);
+        if (this.done || !(await retry((err && err.message) || String(err)))) return;
+        continue;
+      }
+      clearTimeout(timer);
+      if (this.done) return;
+      if (res.status !== 200) {
+        const info = refusalInfo(res.status, body);
+        if (this.token && transientStatus(res.status)) {
+          if (!(await retry(`HTTP ${res.status}`))) return;
+          continue;
+        }
+        if (!this.token) this.onerror(info); // refused: unauthorized, forbidden, …
+        this.fail(1006, `long-poll refused (HTTP ${res.status}): ${info.code}: ${info.msg}`);
+        return;
+      }
+      let ans;
+      try {
+        ans = JSON.parse(body);
+      } catch (err) {
+        this.fail(1006, `malformed poll answer: ${err.message}`);
+        return;
+      }
+      waited = 0;
+      delay = 250;
+      if (!this.token) {
+        if (!ans || typeof ans.session !== "string" || ans.session === "") {
+          this.fail(1006, "the opening poll's answer has no session token");
+          return;
+        }
+        this.token = ans.session;
+        this.onopen();
+      }
+      if (typeof ans.cursor === "number" && ans.cursor > this.cursor) this.cursor = ans.cursor;
+      if (Array.isArray(ans.frames) && ans.frames.length > 0 && !this.deliver(ans.frames)) return;
+    }
+  }
+
+  stopReading() {
+    if (this.ctrl) this.ctrl.abort();
+    clearTimeout(this.waitTimer);
+    if (this.wake) this.wake();
+  }
+}
+
+registerTransport("sse", (opts) => new SSETransport(opts));
+registerTransport("longpoll", (opts) => new LongPollTransport(opts));
+
+// ---------------------------------------------------------------------------
 // Helpers
 
 /** Length of s in UTF-8 bytes, without allocating. */
@@ -258,7 +672,19 @@ export class Client {
   #base;
   #opts;
   #backoff;
-  #factory;
+  /** @type {string[]} transports to try, in order */
+  #order;
+  /** @type {Map<string, URL>} each transport's URL */
+  #urls = new Map();
+  /** @type {Set<string>} transports whose factory threw: skipped */
+  #unavailable = new Set();
+  #tIndex = 0; // index in #order of the transport of the current or next attempt
+  #remembered = -1; // index of the transport that carried the last hello
+  #cycleTried = 0; // attempts since the last backoff (one per transport)
+  #transportName = null;
+  #pingTimer = null;
+  #pongTimer = null;
+  #probeTimer = null;
   /** @type {"connecting" | "open" | "reconnecting" | "closed"} */
   #state = State.CLOSED;
   #transport = null;
@@ -285,7 +711,9 @@ export class Client {
   /**
    * Creates a client without connecting; call open() (or use connect()).
    * @param {string | URL} url WebSocket endpoint: relative ("/ws", resolved
-   *   against location), http(s):// or ws(s)://.
+   *   against location), http(s):// or ws(s)://. The SSE and long-poll URLs
+   *   derive from it (a final "/ws" path segment becomes "/sse") unless
+   *   opts.urls gives them.
    * @param {object} [opts] see ClientOptions in hubbub.d.ts.
    */
   constructor(url, opts = {}) {
@@ -298,13 +726,25 @@ export class Client {
       ...opts,
       backoff,
       transports: opts.transports ? [...opts.transports] : [...DEFAULTS.transports],
+      urls: definedOnly(opts.urls),
     };
-    const name = this.#opts.transports.find((t) => transportFactories.has(t));
-    if (!name) {
+    this.#order = [...new Set(this.#opts.transports)].filter((t) => transportFactories.has(t));
+    if (this.#order.length === 0) {
       throw new TypeError(`hubbub: no registered transport among ${JSON.stringify(this.#opts.transports)}`);
     }
-    const factory = transportFactories.get(name);
-    this.#factory = () => factory(this.#opts);
+    for (const name of this.#order) this.#urls.set(name, this.#transportURL(name));
+  }
+
+  /** The URL a transport connects to: opts.urls[name], or derived from the client's URL. */
+  #transportURL(name) {
+    const given = this.#opts.urls[name];
+    if (given !== undefined && given !== null) return resolveURL(given);
+    const u = new URL(this.#base.href);
+    if (name === "websocket") return u;
+    if (u.protocol === "ws:") u.protocol = "http:";
+    else if (u.protocol === "wss:") u.protocol = "https:";
+    if (name === "sse" || name === "longpoll") u.pathname = u.pathname.replace(/\/ws$/, "/sse");
+    return u;
   }
 
   /** The connection state: "connecting" | "open" | "reconnecting" | "closed". */
@@ -320,6 +760,15 @@ export class Client {
   /** The user id from the server's hello, or null before the first hello. */
   get user() {
     return this.#user;
+  }
+
+  /**
+   * The name of the transport that carried the last hello ("websocket",
+   * "sse", "longpoll", …): the one in use while open, and the one
+   * reconnections try first. null before the first hello.
+   */
+  get transport() {
+    return this.#transportName;
   }
 
   // -- listeners ------------------------------------------------------------
@@ -356,7 +805,8 @@ export class Client {
   /**
    * Adds a listener for a connection event: "state", "connect",
    * "disconnect", "connect_error", "reconnect_attempt", "reconnect",
-   * "reconnect_failed", "error", "presence", "resync", "recovered".
+   * "reconnect_failed", "error", "presence", "resync", "recovered",
+   * "transport".
    * See StateEvents in hubbub.d.ts for each payload.
    */
   onState(event, fn) {
@@ -429,6 +879,8 @@ export class Client {
     this.#userClosed = false;
     this.#attempt = 0;
     this.#connectedBefore = false;
+    this.#cycleTried = 0;
+    this.#tIndex = this.#cycleStart();
     this.#setState(State.CONNECTING);
     this.#startTransport();
     return this;
@@ -445,6 +897,7 @@ export class Client {
     this.#userClosed = true;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = null;
+    this.#stopTimers();
     const t = this.#transport;
     this.#transport = null;
     this.#gen++;
@@ -503,7 +956,8 @@ export class Client {
   }
 
   #openTransport(gen, params) {
-    const url = new URL(this.#base.href);
+    const name = this.#order[this.#tIndex];
+    const url = new URL(this.#urls.get(name).href);
     if (params && typeof params === "object") {
       for (const [k, v] of Object.entries(params)) {
         if (v !== undefined && v !== null) url.searchParams.set(k, String(v));
@@ -511,15 +965,29 @@ export class Client {
     }
     let t;
     try {
-      t = this.#factory();
+      t = transportFactories.get(name)(this.#opts);
+    } catch (err) {
+      // Not available here (no EventSource, no fetch…): skipped from now on
+      // when there is another transport to use.
+      if (this.#order.some((n) => n !== name && !this.#unavailable.has(n))) this.#unavailable.add(name);
+      this.#failAttempt(gen, "transport", err);
+      return;
+    }
+    try {
       t.onopen = () => {};
-      t.onmessage = (text) => {
-        if (gen === this.#gen) this.#onMessage(gen, text);
+      t.onmessage = (msg) => {
+        if (gen !== this.#gen) return;
+        this.#alive();
+        this.#onMessage(gen, msg);
       };
       t.onclose = (code, reason) => {
         if (gen === this.#gen) this.#onClose(code, reason);
       };
+      t.onerror = (info) => {
+        if (gen === this.#gen) this.#error({ code: (info && info.code) || "transport", msg: (info && info.msg) || "" });
+      };
       this.#transport = t;
+      this.#armProbe(gen);
       t.open(url);
     } catch (err) {
       this.#failAttempt(gen, "transport", err);
@@ -531,14 +999,104 @@ export class Client {
     if (gen !== this.#gen) return;
     this.#error({ code, msg: String((err && err.message) || err), cause: err });
     queueMicrotask(() => {
-      if (gen === this.#gen) this.#onClose(1006, String((err && err.message) || err));
+      if (gen === this.#gen) this.#onClose(ABNORMAL, String((err && err.message) || err));
     });
+  }
+
+  /** Where a round of attempts starts: the transport that worked last, else the first. */
+  #cycleStart() {
+    let i = this.#remembered >= 0 ? this.#remembered : 0;
+    for (let k = 0; k < this.#order.length && this.#unavailable.has(this.#order[i]); k++) i = (i + 1) % this.#order.length;
+    return i;
+  }
+
+  /**
+   * After an attempt failed before its hello: moves on to the next usable
+   * transport at once and returns true, or returns false when every
+   * transport of this round failed (the caller then backs off, and the next
+   * round starts again with the transport that worked last).
+   */
+  #fallback() {
+    const n = this.#order.length;
+    let i = this.#tIndex;
+    for (;;) {
+      this.#cycleTried++;
+      if (this.#cycleTried >= n) {
+        this.#cycleTried = 0;
+        this.#tIndex = this.#cycleStart();
+        return false;
+      }
+      i = (i + 1) % n;
+      if (!this.#unavailable.has(this.#order[i])) break;
+    }
+    this.#tIndex = i;
+    const gen = this.#gen;
+    queueMicrotask(() => {
+      if (gen !== this.#gen || this.#userClosed || this.#state === State.CLOSED || this.#state === State.OPEN) return;
+      this.#startTransport();
+    });
+    return true;
+  }
+
+  /** Fails the attempt when no hello arrives within probeTimeout. */
+  #armProbe(gen) {
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = null;
+    const ms = this.#opts.probeTimeout;
+    if (!(ms > 0) || !Number.isFinite(ms)) return;
+    this.#probeTimer = setTimeout(() => {
+      this.#probeTimer = null;
+      if (gen !== this.#gen || this.#state === State.OPEN) return;
+      this.#onClose(ABNORMAL, `no hello within ${ms} ms (probeTimeout)`);
+    }, ms);
+  }
+
+  /** Sends a ping every pingInterval while open; no message within pongTimeout of one closes the connection. */
+  #startHeartbeat(gen) {
+    const every = this.#opts.pingInterval;
+    if (!(every > 0) || !Number.isFinite(every)) return;
+    const tick = () => {
+      this.#pingTimer = null;
+      if (gen !== this.#gen || this.#state !== State.OPEN || !this.#transport) return;
+      try {
+        this.#transport.send(PING);
+      } catch (err) {
+        this.#error({ code: "transport", msg: `ping failed: ${(err && err.message) || err}`, cause: err });
+      }
+      if (gen !== this.#gen) return; // the send failed the transport
+      const wait = this.#opts.pongTimeout;
+      if (this.#pongTimer === null && wait > 0 && Number.isFinite(wait)) {
+        this.#pongTimer = setTimeout(() => {
+          this.#pongTimer = null;
+          if (gen !== this.#gen) return;
+          this.#onClose(ABNORMAL, `no pong within ${wait} ms`);
+        }, wait);
+      }
+      this.#pingTimer = setTimeout(tick, every);
+    };
+    this.#pingTimer = setTimeout(tick, every);
+  }
+
+  /** A message arrived: the connection is alive. */
+  #alive() {
+    if (this.#pongTimer !== null) {
+      clearTimeout(this.#pongTimer);
+      this.#pongTimer = null;
+    }
+  }
+
+  #stopTimers() {
+    clearTimeout(this.#pingTimer);
+    clearTimeout(this.#pongTimer);
+    clearTimeout(this.#probeTimer);
+    this.#pingTimer = this.#pongTimer = this.#probeTimer = null;
   }
 
   #onClose(code, reason) {
     const t = this.#transport;
     this.#transport = null;
     this.#gen++;
+    this.#stopTimers();
     if (t) {
       try {
         t.close(1000, "");
@@ -589,6 +1147,12 @@ export class Client {
       this.#setState(State.CLOSED);
       return;
     }
+    if (wasOpen) {
+      this.#cycleTried = 0;
+      this.#tIndex = this.#cycleStart();
+    } else if (this.#fallback()) {
+      return;
+    }
     this.#scheduleReconnect();
   }
 
@@ -619,12 +1183,14 @@ export class Client {
   // -- inbound --------------------------------------------------------------
 
   #onMessage(gen, text) {
-    let msg;
-    try {
-      msg = JSON.parse(text);
-    } catch (err) {
-      this.#error({ code: "malformed", msg: `server message is not JSON: ${err.message}` });
-      return;
+    let msg = text;
+    if (typeof text === "string") {
+      try {
+        msg = JSON.parse(text);
+      } catch (err) {
+        this.#error({ code: "malformed", msg: `server message is not JSON: ${err.message}` });
+        return;
+      }
     }
     const frames = Array.isArray(msg) ? msg : [msg];
     for (const f of frames) {
@@ -653,6 +1219,12 @@ export class Client {
         const c = f.close || {};
         return this.#onClose(c.code || 1000, c.reason || "");
       }
+      case "pong":
+        return; // #alive already noted it
+      case "resync":
+        // From the SSE handler (built-in transports act on it themselves):
+        // the session is closed; recover in a new one.
+        return this.#onClose(4008, `not recovered: ${(f.err && f.err.msg) || "resync"}`);
       default:
         // Frame types from a newer protocol version are ignored.
         return;
@@ -670,7 +1242,14 @@ export class Client {
     this.#attempt = 0;
     this.#sid = f.sid;
     this.#user = f.user;
+    clearTimeout(this.#probeTimer);
+    this.#probeTimer = null;
+    this.#remembered = this.#tIndex;
+    this.#cycleTried = 0;
+    const previous = this.#transportName;
+    this.#transportName = this.#order[this.#tIndex];
     this.#setState(State.OPEN);
+    this.#startHeartbeat(this.#gen);
     // Rooms first (with since: the server replays what we missed), then the
     // emits buffered while offline: the server handles them in that order.
     for (const r of this.#rooms.values()) {
@@ -679,6 +1258,7 @@ export class Client {
     const buffered = this.#outbox;
     this.#outbox = [];
     for (const e of buffered) this.#queue({ text: e.text, kind: "emit", event: e.event, id: e.id });
+    if (previous !== this.#transportName) this.#emitState("transport", { transport: this.#transportName, previous });
     this.#emitState("connect", { sid: f.sid, user: f.user });
     if (reconnected) this.#emitState("reconnect", { attempt: attempts });
   }
@@ -1198,11 +1778,15 @@ function errorBody(err) {
 /**
  * Creates a client and starts connecting. See Client and ClientOptions.
  *
- * Browsers cannot set headers on a WebSocket, so opts.auth (an object, or a
- * function returning one or a promise of one, called before every
- * connection attempt so that tokens can be refreshed) is sent as query
- * parameters of the WebSocket URL, e.g. {token} → /ws?token=…. Query
+ * Browsers cannot set headers on a WebSocket or an EventSource, so
+ * opts.auth (an object, or a function returning one or a promise of one,
+ * called before every connection attempt so that tokens can be refreshed)
+ * is sent as query parameters of the URL that opens the session, e.g.
+ * {token} → /ws?token=… (and /sse?token=… for SSE and long-poll). Query
  * strings can end up in server and proxy logs: use short-lived tokens.
+ *
+ * Transports: WebSocket first, then SSE, then long-poll (opts.transports,
+ * opts.urls, opts.probeTimeout); client.transport says which one is in use.
  * @param {string | URL} url
  * @param {object} [opts]
  * @returns {Client}

@@ -60,6 +60,13 @@ function fakeServer() {
   };
 }
 
+/**
+ * Options for tests of the WebSocket path alone: the fake WebSocket, no
+ * fallback to the HTTP transports, no heartbeat (its pings would show in
+ * the frames the tests count, and its timers in the ticks they make).
+ */
+const wsOnly = (srv) => ({ WebSocket: srv.FakeWebSocket, transports: ["websocket"], pingInterval: 0 });
+
 /** Lets queued microtasks (the client's send flush, promise callbacks) run. */
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -67,7 +74,7 @@ const settle = () => new Promise((resolve) => setImmediate(resolve));
 async function open(opts = {}) {
   const srv = fakeServer();
   const events = [];
-  const client = connect("ws://example.test/ws", { WebSocket: srv.FakeWebSocket, ...opts });
+  const client = connect("ws://example.test/ws", { ...wsOnly(srv), ...opts });
   for (const name of [
     "state", "connect", "disconnect", "connect_error", "reconnect_attempt", "reconnect",
     "reconnect_failed", "error", "presence", "resync", "recovered",
@@ -103,7 +110,7 @@ describe("connection", () => {
     const srv = fakeServer();
     const states = [];
     const client = connect("ws://example.test/ws", {
-      WebSocket: srv.FakeWebSocket,
+      ...wsOnly(srv),
       auth: { token: "t0k en", skip: undefined },
     });
     client.onState("state", (s) => states.push(s));
@@ -131,20 +138,20 @@ describe("connection", () => {
     const srv = fakeServer();
     let calls = 0;
     const client = connect("/ws", {
-      WebSocket: srv.FakeWebSocket,
+      ...wsOnly(srv),
       auth: async () => ({ token: `t${++calls}` }),
     });
     await settle();
     assert.equal(srv.last.url, "wss://chat.example.com/ws?token=t1");
     client.close();
-    const c2 = connect("http://localhost:8080/rt?x=1", { WebSocket: srv.FakeWebSocket });
+    const c2 = connect("http://localhost:8080/rt?x=1", { ...wsOnly(srv) });
     assert.equal(srv.last.url, "ws://localhost:8080/rt?x=1");
     c2.close();
   });
 
   test("new Client does not connect until open(); unknown transport is refused", () => {
     const srv = fakeServer();
-    const c = new Client("ws://h/ws", { WebSocket: srv.FakeWebSocket });
+    const c = new Client("ws://h/ws", { ...wsOnly(srv) });
     assert.equal(c.state, "closed");
     assert.equal(srv.sockets.length, 0);
     c.open();
@@ -190,7 +197,7 @@ describe("connection", () => {
 
   test("a hello of another protocol version is reported", async () => {
     const srv = fakeServer();
-    const c = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket });
+    const c = connect("ws://h/ws", { ...wsOnly(srv) });
     const errs = [];
     c.onState("error", (e) => errs.push(e.code));
     srv.last.accept();
@@ -201,7 +208,7 @@ describe("connection", () => {
 
   test("an error without an error listener is not silent", async () => {
     const srv = fakeServer();
-    const c = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket });
+    const c = connect("ws://h/ws", { ...wsOnly(srv) });
     srv.last.hello();
     srv.last.push({ t: "error", err: { code: "too_large", msg: "too big" } });
     assert.equal(warn.mock.callCount(), 1);
@@ -500,7 +507,7 @@ describe("rooms", () => {
 
   test("a join made offline is sent after the hello", async () => {
     const srv = fakeServer();
-    const client = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket });
+    const client = connect("ws://h/ws", { ...wsOnly(srv) });
     const p = client.join("later");
     await settle();
     const ws = srv.last;
@@ -626,7 +633,7 @@ describe("presence", () => {
 describe("offline buffer", () => {
   test("bounded, oldest dropped with an error; volatile dropped; flushed in order after the hello", async () => {
     const srv = fakeServer();
-    const client = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket, maxOfflineBuffer: 3 });
+    const client = connect("ws://h/ws", { ...wsOnly(srv), maxOfflineBuffer: 3 });
     const errors = [];
     client.onState("error", (e) => errors.push(e));
     for (const n of [1, 2, 3, 4, 5]) client.emit("n", n);
@@ -644,7 +651,7 @@ describe("offline buffer", () => {
 
   test("an emitWithAck evicted from the buffer rejects with code dropped", async () => {
     const srv = fakeServer();
-    const client = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket, maxOfflineBuffer: 1 });
+    const client = connect("ws://h/ws", { ...wsOnly(srv), maxOfflineBuffer: 1 });
     client.onState("error", () => {});
     const p = client.emitWithAck("first");
     client.emit("second");
@@ -678,7 +685,7 @@ describe("offline buffer", () => {
   test("an emitWithAck that times out while offline is not sent later", async (t) => {
     t.mock.timers.enable({ apis: ["setTimeout"] });
     const srv = fakeServer();
-    const client = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket, ackTimeout: 100 });
+    const client = connect("ws://h/ws", { ...wsOnly(srv), ackTimeout: 100 });
     const p = client.emitWithAck("q");
     t.mock.timers.tick(100);
     await assert.rejects(p, { code: "timeout" });
@@ -703,7 +710,7 @@ describe("reconnect", () => {
     for (const [random, lo] of [[0, 1], [0.999999, 0.5]]) {
       mock.method(Math, "random", () => random);
       const srv = fakeServer();
-      const client = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket });
+      const client = connect("ws://h/ws", { ...wsOnly(srv) });
       const attempts = [];
       client.onState("reconnect_attempt", (a) => attempts.push(a));
       const bases = [500, 1000, 2000, 4000, 8000, 10000, 10000, 10000];
@@ -730,7 +737,7 @@ describe("reconnect", () => {
     mock.method(Math, "random", () => 0);
     const srv = fakeServer();
     const client = connect("ws://h/ws", {
-      WebSocket: srv.FakeWebSocket,
+      ...wsOnly(srv),
       backoff: { initial: 100, factor: 3, max: 1000, jitter: 0 },
     });
     const delays = [];
@@ -754,7 +761,7 @@ describe("reconnect", () => {
   test("maxAttempts gives up with reconnect_failed", async (t) => {
     t.mock.timers.enable({ apis: ["setTimeout"] });
     const srv = fakeServer();
-    const client = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket, maxAttempts: 2, backoff: { jitter: 0 } });
+    const client = connect("ws://h/ws", { ...wsOnly(srv), maxAttempts: 2, backoff: { jitter: 0 } });
     let failed = null;
     client.onState("reconnect_failed", (f) => (failed = f));
     srv.last.drop(1006);
@@ -804,7 +811,7 @@ describe("reconnect", () => {
   test("a failure before the hello is a connect_error, not a disconnect", async (t) => {
     t.mock.timers.enable({ apis: ["setTimeout"] });
     const srv = fakeServer();
-    const client = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket });
+    const client = connect("ws://h/ws", { ...wsOnly(srv) });
     const seen = [];
     client.onState("connect_error", (e) => seen.push(["connect_error", e.code]));
     client.onState("disconnect", (e) => seen.push(["disconnect", e.code]));
@@ -946,6 +953,626 @@ describe("reconnect", () => {
     srv.last.hello("S3");
     await settle();
     assert.deepEqual(srv.last.framesOf("join")[0].since, { epoch: "E", off: 7 });
+    client.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Heartbeat, HTTP transports and fallback.
+
+/** A fake EventSource "server side": the test opens streams, sends events and errors. */
+function fakeEventSources() {
+  const list = [];
+  class FakeEventSource {
+    constructor(url, init) {
+      this.url = String(url);
+      this.withCredentials = !!(init && init.withCredentials);
+      this.readyState = 0;
+      this.closed = false;
+      this.lastEventId = "";
+      this.onopen = this.onmessage = this.onerror = null;
+      list.push(this);
+    }
+    close() {
+      this.closed = true;
+      this.readyState = 2;
+    }
+    // server side
+    open() {
+      this.readyState = 1;
+      this.onopen?.({});
+    }
+    event(data, id) {
+      if (id !== undefined) this.lastEventId = id;
+      this.onmessage?.({ data: typeof data === "string" ? data : JSON.stringify(data), lastEventId: this.lastEventId });
+    }
+    hello(token = "TOK", sid = "sid-1", user = "alice") {
+      this.open();
+      this.event({ t: "hello", v: 1, sid, user }, `${token}.1`);
+    }
+    /** An error: readyState 0 (the browser reconnects) or 2 (it gave up). */
+    error(readyState) {
+      this.readyState = readyState;
+      this.onerror?.({});
+    }
+  }
+  return {
+    FakeEventSource,
+    list,
+    get last() {
+      return list[list.length - 1];
+    },
+  };
+}
+
+function fakeResponse(status, body) {
+  const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+  return { status, ok: status >= 200 && status < 300, text: async () => text };
+}
+
+/**
+ * A fake fetch: records every request; POST and DELETE are answered 204 at
+ * once unless holdPosts; polls wait for the test to answer them.
+ */
+function fakeFetch({ holdPosts = false } = {}) {
+  const reqs = [];
+  const fetch = (url, init = {}) =>
+    new Promise((resolve, reject) => {
+      const r = {
+        url: new URL(url),
+        method: init.method || "GET",
+        body: init.body,
+        init,
+        answered: false,
+        respond(status, body) {
+          r.answered = true;
+          resolve(fakeResponse(status, body));
+        },
+        fail(err = new TypeError("fetch failed")) {
+          r.answered = true;
+          reject(err);
+        },
+      };
+      init.signal?.addEventListener("abort", () => r.fail(Object.assign(new Error("aborted"), { name: "AbortError" })));
+      reqs.push(r);
+      if ((r.method === "POST" && !holdPosts) || r.method === "DELETE") r.respond(204);
+    });
+  const of = (method) => reqs.filter((r) => r.method === method);
+  return {
+    fetch,
+    reqs,
+    of,
+    /** The poll waiting for an answer. */
+    get poll() {
+      const polls = of("GET").filter((r) => !r.answered);
+      assert.equal(polls.length, 1, `${polls.length} polls waiting`);
+      return polls[0];
+    },
+    /** Every frame POSTed so far, batches flattened. */
+    posted() {
+      return of("POST").flatMap((r) => {
+        const m = JSON.parse(r.body);
+        return Array.isArray(m) ? m : [m];
+      });
+    },
+  };
+}
+
+const hello = (sid = "sid-1", user = "alice") => ({ t: "hello", v: 1, sid, user });
+
+/** Events of a client, by name. */
+function record(client) {
+  const events = [];
+  for (const name of [
+    "state", "connect", "disconnect", "connect_error", "reconnect_attempt", "reconnect",
+    "reconnect_failed", "error", "presence", "resync", "recovered", "transport",
+  ]) {
+    client.onState(name, (p) => events.push([name, p]));
+  }
+  return (n) => events.filter((e) => e[0] === n).map((e) => e[1]);
+}
+
+describe("heartbeat", () => {
+  test("a ping every pingInterval; a pong (or any message) keeps the connection", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, ws, of } = await open({ pingInterval: 1000, pongTimeout: 500 });
+    const pings = () => ws.sent.filter((m) => m === '{"t":"ping"}').length;
+    t.mock.timers.tick(999);
+    assert.equal(pings(), 0);
+    t.mock.timers.tick(1);
+    assert.equal(pings(), 1);
+    ws.push({ t: "pong" });
+    t.mock.timers.tick(1000);
+    assert.equal(pings(), 2);
+    ws.push({ t: "emit", ev: "anything" }); // any message proves the connection alive
+    t.mock.timers.tick(1000);
+    assert.equal(pings(), 3);
+    ws.push({ t: "pong" });
+    assert.equal(client.state, "open");
+    assert.deepEqual(of("disconnect"), []);
+    assert.deepEqual(of("error"), [], "pong is not an unknown frame");
+    client.close();
+    t.mock.timers.tick(10000);
+    assert.equal(pings(), 3, "no ping after close()");
+  });
+
+  test("no message within pongTimeout of a ping closes the connection and reconnects", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, srv, ws, of } = await open({ pingInterval: 1000, pongTimeout: 500, backoff: { jitter: 0 } });
+    t.mock.timers.tick(1000);
+    t.mock.timers.tick(499);
+    assert.equal(client.state, "open");
+    t.mock.timers.tick(1);
+    assert.deepEqual(of("disconnect"), [{ code: 1006, reason: "no pong within 500 ms" }]);
+    assert.equal(client.state, "reconnecting");
+    assert.ok(ws.closedWith, "the socket was closed");
+    t.mock.timers.tick(500);
+    assert.equal(srv.sockets.length, 2);
+    srv.last.hello("S2");
+    assert.equal(client.state, "open");
+    client.close();
+  });
+
+  test("pingInterval 0 disables the heartbeat; pings are not sent while offline", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, srv, ws } = await open({ pingInterval: 0 });
+    t.mock.timers.tick(120000);
+    assert.deepEqual(ws.sent, []);
+    client.close();
+    const c2 = connect("ws://h/ws", { ...wsOnly(srv), pingInterval: 100 });
+    t.mock.timers.tick(1000);
+    assert.deepEqual(srv.last.sent, [], "not open yet: no ping");
+    c2.close();
+  });
+});
+
+describe("transports", () => {
+  test("default order websocket → sse → longpoll; probe timeout; the working one is remembered", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    mock.method(Math, "random", () => 0);
+    const srv = fakeServer();
+    const es = fakeEventSources();
+    const net = fakeFetch();
+    const client = connect("http://h/app/ws", {
+      WebSocket: srv.FakeWebSocket,
+      EventSource: es.FakeEventSource,
+      fetch: net.fetch,
+      auth: { token: "k" },
+      probeTimeout: 1000,
+      pingInterval: 0,
+      backoff: { jitter: 0 },
+    });
+    const of = record(client);
+    assert.equal(client.transport, null);
+    assert.equal(srv.last.url, "ws://h/app/ws?token=k");
+    srv.last.drop(1006); // the WebSocket does not open
+    await settle();
+    assert.equal(es.list.length, 1, "SSE is tried at once");
+    assert.equal(es.last.url, "http://h/app/sse?token=k");
+    es.last.open(); // the stream opens but nothing comes through (a buffering proxy)
+    t.mock.timers.tick(999);
+    assert.equal(net.reqs.length, 0);
+    t.mock.timers.tick(1);
+    assert.ok(es.last.closed, "the silent stream is dropped");
+    await settle();
+    const opening = net.poll;
+    assert.equal(opening.url.href, "http://h/app/sse?token=k&mode=poll");
+    assert.deepEqual(of("connect_error").map((e) => e.reason), ["", "no hello within 1000 ms (probeTimeout)"]);
+    assert.equal(client.state, "connecting");
+    assert.deepEqual(of("reconnect_attempt"), [], "fallbacks are not backoff attempts");
+
+    opening.respond(200, { session: "T", cursor: 1, frames: [hello("S1")] });
+    await settle();
+    assert.equal(client.state, "open");
+    assert.equal(client.transport, "longpoll");
+    assert.deepEqual(of("transport"), [{ transport: "longpoll", previous: null }]);
+    const poll = net.poll;
+    assert.equal(poll.url.searchParams.get("session"), "T");
+    assert.equal(poll.url.searchParams.get("cursor"), "1");
+    assert.equal(poll.url.searchParams.get("mode"), "poll");
+
+    // The session is lost: the next attempt goes to long-poll directly.
+    poll.respond(404, { error: "unknown_session", reason: "gone" });
+    await settle();
+    assert.equal(of("disconnect").length, 1);
+    t.mock.timers.tick(500);
+    await settle();
+    assert.equal(srv.sockets.length, 1, "no new WebSocket");
+    assert.equal(es.list.length, 1, "no new EventSource");
+    net.poll.respond(200, { session: "T2", cursor: 1, frames: [hello("S2")] });
+    await settle();
+    assert.equal(client.sid, "S2");
+    assert.deepEqual(of("transport").length, 1, "same transport: no event");
+    client.close();
+  });
+
+  test("when every transport fails the round backs off and starts again", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    mock.method(Math, "random", () => 0);
+    const srv = fakeServer();
+    const es = fakeEventSources();
+    const net = fakeFetch();
+    const client = connect("ws://h/ws", {
+      WebSocket: srv.FakeWebSocket, EventSource: es.FakeEventSource, fetch: net.fetch,
+      pingInterval: 0, backoff: { jitter: 0 },
+    });
+    const of = record(client);
+    srv.last.drop(1006);
+    await settle();
+    es.last.error(2); // refused
+    await settle();
+    net.poll.respond(503, { error: "unavailable", reason: "server shutting down" });
+    await settle();
+    assert.equal(of("connect_error").length, 3);
+    assert.deepEqual(of("reconnect_attempt"), [{ attempt: 1, delay: 500 }]);
+    assert.equal(srv.sockets.length, 1);
+    t.mock.timers.tick(500);
+    assert.equal(srv.sockets.length, 2, "the next round starts with the WebSocket again");
+    srv.last.hello();
+    assert.equal(client.transport, "websocket");
+    client.close();
+  });
+
+  test("a transport change is announced with the transport event", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    mock.method(Math, "random", () => 0);
+    const srv = fakeServer();
+    const es = fakeEventSources();
+    const net = fakeFetch();
+    const client = connect("ws://h/ws", {
+      WebSocket: srv.FakeWebSocket, EventSource: es.FakeEventSource, fetch: net.fetch,
+      pingInterval: 0, backoff: { jitter: 0 },
+    });
+    const of = record(client);
+    srv.last.hello("S1");
+    assert.equal(client.transport, "websocket");
+    assert.deepEqual(of("transport"), [{ transport: "websocket", previous: null }]);
+    srv.last.drop(1006);
+    t.mock.timers.tick(500);
+    assert.equal(srv.sockets.length, 2, "the remembered WebSocket first");
+    srv.last.drop(1006); // WebSockets stopped getting through
+    await settle();
+    es.last.hello("TOK", "S2");
+    assert.equal(client.transport, "sse");
+    assert.deepEqual(of("transport"), [
+      { transport: "websocket", previous: null },
+      { transport: "sse", previous: "websocket" },
+    ]);
+    const names = [];
+    client.onState("transport", () => names.push(client.transport));
+    client.onState("connect", () => names.push(`connect:${client.transport}`));
+    es.last.error(2);
+    t.mock.timers.tick(500);
+    assert.equal(es.list.length, 2, "now SSE is tried first");
+    assert.equal(srv.sockets.length, 2);
+    es.last.hello("TOK2", "S3");
+    assert.deepEqual(names, ["connect:sse"], "no transport event without a change");
+    client.close();
+  });
+
+  test("a single entry in transports forces that transport", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const srv = fakeServer();
+    const es = fakeEventSources();
+    const net = fakeFetch();
+    const client = connect("http://h/ws", {
+      WebSocket: srv.FakeWebSocket, EventSource: es.FakeEventSource, fetch: net.fetch,
+      transports: ["sse"], urls: { sse: "https://rt.example.com/events" }, pingInterval: 0,
+    });
+    const of = record(client);
+    assert.equal(srv.sockets.length, 0);
+    assert.equal(es.last.url, "https://rt.example.com/events");
+    es.last.error(2);
+    await settle();
+    assert.equal(es.list.length, 1);
+    assert.equal(of("reconnect_attempt").length, 1, "backoff, not fallback");
+    t.mock.timers.tick(10000);
+    assert.equal(es.list.length, 2);
+    assert.equal(srv.sockets.length, 0);
+    assert.equal(net.reqs.length, 0);
+    es.last.hello();
+    assert.equal(client.transport, "sse");
+    client.close();
+  });
+
+  test("URLs: /ws becomes /sse for SSE and long-poll; opts.urls wins; relative URLs use location", () => {
+    globalThis.location = { href: "https://chat.example.com/room/1" };
+    const es = fakeEventSources();
+    const c = connect("/api/ws", { EventSource: es.FakeEventSource, transports: ["sse"], pingInterval: 0 });
+    assert.equal(es.last.url, "https://chat.example.com/api/sse");
+    c.close();
+    const c2 = connect("wss://h/rt", { EventSource: es.FakeEventSource, transports: ["sse"], pingInterval: 0 });
+    assert.equal(es.last.url, "https://h/rt", "no /ws suffix: same path, http scheme");
+    c2.close();
+    const net = fakeFetch();
+    const c3 = connect("/ws", { fetch: net.fetch, transports: ["longpoll"], urls: { longpoll: "/poll" }, pingInterval: 0 });
+    assert.equal(net.reqs[0].url.href, "https://chat.example.com/poll?mode=poll");
+    c3.close();
+  });
+
+  test("without EventSource (node) SSE is skipped, reported once", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const srv = fakeServer();
+    const net = fakeFetch();
+    const client = connect("ws://h/ws", { WebSocket: srv.FakeWebSocket, fetch: net.fetch, pingInterval: 0 });
+    const of = record(client);
+    srv.last.drop(1006);
+    await settle();
+    await settle();
+    assert.equal(of("error").length, 1);
+    assert.match(of("error")[0].msg, /EventSource/);
+    net.poll.respond(200, { session: "T", cursor: 1, frames: [hello()] });
+    await settle();
+    assert.equal(client.transport, "longpoll");
+    net.poll.respond(404, {});
+    await settle();
+    t.mock.timers.tick(10000);
+    await settle();
+    assert.equal(of("error").length, 1, "not reported again");
+    client.close();
+  });
+});
+
+describe("sse transport", () => {
+  /** An open client over a fake EventSource. */
+  async function sseClient(opts = {}) {
+    const es = fakeEventSources();
+    const net = fakeFetch(opts.net);
+    const client = connect("http://h/ws", {
+      EventSource: es.FakeEventSource, fetch: net.fetch, transports: ["sse"], pingInterval: 0,
+      auth: { token: "k" }, ...opts,
+    });
+    const of = record(client);
+    const stream = es.last;
+    stream.hello("TOK");
+    await settle();
+    return { client, es, net, stream, of };
+  }
+
+  test("hello over the stream; frames POSTed with the session token, in order, batched while a POST is in flight", async () => {
+    const { client, net, stream, of } = await sseClient({ net: { holdPosts: true } });
+    assert.equal(stream.url, "http://h/sse?token=k");
+    assert.equal(client.state, "open");
+    assert.equal(client.transport, "sse");
+    assert.deepEqual(of("transport"), [{ transport: "sse", previous: null }]);
+    const got = [];
+    client.on("m", (d) => got.push(d));
+    stream.event([{ t: "emit", ev: "m", d: 1 }, { t: "emit", ev: "m", d: 2 }], "TOK.3");
+    assert.deepEqual(got, [1, 2]);
+
+    client.emit("a", 1);
+    await settle();
+    client.emit("b", 2);
+    await settle();
+    client.emit("c", 3);
+    await settle();
+    const posts = net.of("POST");
+    assert.equal(posts.length, 1, "one POST at a time");
+    assert.equal(posts[0].url.href, "http://h/sse?token=k&session=TOK");
+    assert.equal(posts[0].init.headers["Content-Type"], "text/plain;charset=UTF-8", "no CORS preflight");
+    posts[0].respond(204);
+    await settle();
+    assert.equal(net.of("POST").length, 2);
+    assert.deepEqual(JSON.parse(net.of("POST")[1].body).map((f) => f.ev), ["b", "c"], "written meanwhile: one batch");
+    net.of("POST")[1].respond(204);
+    await settle();
+    assert.deepEqual(net.posted().map((f) => f.ev), ["a", "b", "c"]);
+
+    client.close();
+    const [del] = net.of("DELETE");
+    assert.equal(del.url.href, "http://h/sse?token=k&session=TOK");
+    assert.equal(del.init.keepalive, true);
+    assert.ok(stream.closed);
+  });
+
+  test("the EventSource resumes by itself: the client stays open; not back within resumeTimeout → reconnect", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, es, stream, of } = await sseClient({ resumeTimeout: 3000 });
+    stream.error(0); // CONNECTING: the browser reconnects with Last-Event-ID
+    assert.equal(client.state, "open");
+    t.mock.timers.tick(2000);
+    stream.open(); // back
+    stream.event({ t: "emit", ev: "x" }, "TOK.2");
+    t.mock.timers.tick(5000);
+    assert.equal(client.state, "open");
+    assert.deepEqual(of("disconnect"), []);
+
+    stream.error(0);
+    t.mock.timers.tick(3000);
+    assert.deepEqual(of("disconnect"), [{ code: 1006, reason: "SSE stream lost and not resumed within 3000 ms" }]);
+    assert.ok(stream.closed);
+    t.mock.timers.tick(10000);
+    assert.equal(es.list.length, 2, "a new session");
+    client.close();
+  });
+
+  test("a stream the browser gives up (session gone: 404/410) is a disconnect; rooms rejoin with since", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, es, net, stream, of } = await sseClient();
+    const p = client.join("r");
+    await settle();
+    const [j] = net.posted().filter((f) => f.t === "join");
+    stream.event({ t: "ack", id: j.id, d: { room: "r", pos: { epoch: "E", off: 5 }, recovered: true, replayed: 0 } }, "TOK.2");
+    await p;
+    stream.error(2);
+    assert.equal(of("disconnect").length, 1);
+    assert.equal(client.state, "reconnecting");
+    t.mock.timers.tick(10000);
+    es.last.hello("TOK2", "S2");
+    await settle();
+    const joins = net.posted().filter((f) => f.t === "join");
+    assert.deepEqual(joins.at(-1).since, { epoch: "E", off: 5 });
+    assert.equal(net.of("POST").at(-1).url.searchParams.get("session"), "TOK2");
+    client.close();
+  });
+
+  test("resync: reconnect (4008) and rejoin with since; the old session is not DELETEd", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, es, net, stream, of } = await sseClient();
+    const p = client.join("r");
+    await settle();
+    const [j] = net.posted().filter((f) => f.t === "join");
+    stream.event({ t: "ack", id: j.id, d: { room: "r", pos: { epoch: "E", off: 9 }, recovered: true, replayed: 0 } }, "TOK.2");
+    await p;
+    stream.event({ t: "resync", err: { code: "not_recovered", msg: "frames 3 and later are gone" } });
+    assert.deepEqual(of("disconnect"), [{ code: 4008, reason: "not recovered: frames 3 and later are gone" }]);
+    assert.ok(stream.closed, "not resumed by the browser");
+    assert.equal(net.of("DELETE").length, 0);
+    t.mock.timers.tick(10000);
+    es.last.hello("TOK2", "S2");
+    await settle();
+    assert.deepEqual(net.posted().filter((f) => f.t === "join").at(-1).since, { epoch: "E", off: 9 });
+    client.close();
+  });
+
+  test("replaced: the reader is dropped without resuming or DELETE; the client opens a new session", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, es, net, stream, of } = await sseClient();
+    const got = [];
+    client.on("m", (d) => got.push(d));
+    stream.event([{ t: "emit", ev: "m", d: 1 }, { t: "replaced", err: { code: "replaced", msg: "another stream" } }]);
+    assert.deepEqual(got, [1], "frames before it are delivered");
+    assert.ok(stream.closed);
+    assert.equal(of("disconnect").length, 1);
+    assert.match(of("disconnect")[0].reason, /^replaced/);
+    assert.equal(net.of("DELETE").length, 0);
+    t.mock.timers.tick(10000);
+    assert.equal(es.list.length, 2);
+    client.close();
+  });
+
+  test("a close frame ends the session without a DELETE; a refused POST is reported", async () => {
+    const { client, net, stream, of } = await sseClient({ net: { holdPosts: true } });
+    client.emit("big", 1);
+    await settle();
+    net.of("POST")[0].respond(413, { error: "too_large", reason: "body exceeds the limit" });
+    await settle();
+    assert.deepEqual(of("error").map((e) => e.code), ["too_large"]);
+    assert.equal(client.state, "open");
+    stream.event({ t: "close", close: { code: 1000, reason: "bye" } }, "TOK.9");
+    assert.deepEqual(of("disconnect"), [{ code: 1000, reason: "bye" }]);
+    assert.equal(client.state, "closed");
+    assert.equal(net.of("DELETE").length, 0);
+  });
+
+  test("a POST that fails (network) or finds no session (404) ends the connection", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, net, es, of } = await sseClient({ net: { holdPosts: true } });
+    const p = client.emitWithAck("q");
+    const rejected = assert.rejects(p, { code: "disconnected" });
+    await settle();
+    net.of("POST")[0].fail();
+    await settle();
+    await rejected;
+    assert.equal(of("disconnect").length, 1);
+    t.mock.timers.tick(10000);
+    es.last.hello("TOK2");
+    await settle();
+    client.emit("x");
+    await settle();
+    net.of("POST").at(-1).respond(404, { error: "unknown_session", reason: "no session" });
+    await settle();
+    assert.equal(of("disconnect").length, 2);
+    client.close();
+  });
+
+  test("pings go up as POSTs; the pong comes down the stream", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, net, stream, of } = await sseClient({ pingInterval: 1000, pongTimeout: 500 });
+    t.mock.timers.tick(1000);
+    await settle();
+    assert.deepEqual(net.posted(), [{ t: "ping" }]);
+    stream.event({ t: "pong" }, "TOK.2");
+    t.mock.timers.tick(500);
+    assert.equal(client.state, "open");
+    assert.deepEqual(of("disconnect"), []);
+    client.close();
+  });
+});
+
+describe("longpoll transport", () => {
+  async function pollClient(opts = {}) {
+    const net = fakeFetch(opts.net);
+    const client = connect("http://h/ws", { fetch: net.fetch, transports: ["longpoll"], pingInterval: 0, ...opts });
+    const of = record(client);
+    net.poll.respond(200, { session: "T", cursor: 1, frames: [hello()] });
+    await settle();
+    return { client, net, of };
+  }
+
+  test("polls carry the cursor; frames are delivered; empty answers poll again", async () => {
+    const { client, net, of } = await pollClient();
+    assert.equal(client.state, "open");
+    const got = [];
+    client.on("m", (d, meta) => got.push([d, meta.off]));
+    let poll = net.poll;
+    assert.deepEqual(Object.fromEntries(poll.url.searchParams), { mode: "poll", session: "T", cursor: "1" });
+    poll.respond(200, { cursor: 1, frames: [] });
+    await settle();
+    poll = net.poll;
+    assert.equal(poll.url.searchParams.get("cursor"), "1");
+    poll.respond(200, { cursor: 3, frames: [{ t: "emit", ev: "m", d: "a" }, { t: "emit", ev: "m", d: "b" }] });
+    await settle();
+    assert.deepEqual(got, [["a", undefined], ["b", undefined]]);
+    assert.equal(net.poll.url.searchParams.get("cursor"), "3");
+    assert.deepEqual(of("error"), []);
+    client.close();
+    assert.equal(net.of("GET").at(-1).answered, true, "close() aborts the poll");
+    assert.equal(net.of("DELETE").length, 1);
+  });
+
+  test("a failed poll is repeated with the same cursor: no disconnect", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, net, of } = await pollClient();
+    net.poll.respond(200, { cursor: 4, frames: [{ t: "emit", ev: "m" }] });
+    await settle();
+    net.poll.fail();
+    await settle();
+    t.mock.timers.tick(250);
+    await settle();
+    net.poll.respond(502, "bad gateway");
+    await settle();
+    t.mock.timers.tick(500);
+    await settle();
+    const poll = net.poll;
+    assert.equal(poll.url.searchParams.get("cursor"), "4");
+    assert.equal(poll.url.searchParams.get("session"), "T");
+    assert.equal(client.state, "open");
+    assert.deepEqual(of("disconnect"), []);
+    client.close();
+  });
+
+  test("polls failing for resumeTimeout end the connection", async (t) => {
+    t.mock.timers.enable({ apis: ["setTimeout"] });
+    const { client, net, of } = await pollClient({ resumeTimeout: 1000 });
+    for (let i = 0; i < 10 && of("disconnect").length === 0; i++) {
+      net.poll.fail();
+      await settle();
+      t.mock.timers.tick(2000);
+      await settle();
+    }
+    assert.equal(of("disconnect").length, 1);
+    assert.match(of("disconnect")[0].reason, /not resumed within 1000 ms/);
+    client.close();
+  });
+
+  test("a refused opening poll reports the server's code", async () => {
+    const net = fakeFetch();
+    const client = connect("http://h/ws", { fetch: net.fetch, transports: ["longpoll"], pingInterval: 0 });
+    const of = record(client);
+    net.poll.respond(401, { error: "unauthorized", reason: "bad token" });
+    await settle();
+    assert.deepEqual(of("error"), [{ code: "unauthorized", msg: "bad token" }]);
+    assert.equal(of("connect_error").length, 1);
+    client.close();
+  });
+
+  test("resync in a poll answer: reconnect with 4008", async () => {
+    const { client, net, of } = await pollClient();
+    net.poll.respond(200, { cursor: 1, frames: [{ t: "resync", err: { code: "not_recovered", msg: "gone" } }, { t: "close", close: { code: 4008, reason: "x" } }] });
+    await settle();
+    assert.deepEqual(of("disconnect"), [{ code: 4008, reason: "not recovered: gone" }]);
+    assert.equal(net.of("DELETE").length, 0);
     client.close();
   });
 });
