@@ -16,8 +16,9 @@ import (
 )
 
 // Browser end-to-end tests: real headless Chromium pages of the chat,
-// against the server in this process, over WebSocket. Every wait is on a
-// DOM condition, with a generous timeout.
+// against the server in this process, over WebSocket (this file) and over
+// SSE and long-poll (transports_test.go). Every wait is on a DOM condition,
+// with a generous timeout.
 
 const (
 	desktopW, desktopH = 1100, 720
@@ -25,14 +26,24 @@ const (
 )
 
 // open loads the chat as name in room and waits until the page is
-// connected and in the room (it lists itself as present).
+// connected over WebSocket and in the room (it lists itself as present).
 func open(t *testing.T, tab *bt.Tab, base, name, room string) {
 	t.Helper()
+	openOver(t, tab, base, name, room, "", "websocket")
+}
+
+// openOver is open with ?transport=forced (nothing forced when empty):
+// it waits until the page shows want as the transport in use.
+func openOver(t *testing.T, tab *bt.Tab, base, name, room, forced, want string) {
+	t.Helper()
 	q := url.Values{"name": {name}, "room": {room}}
+	if forced != "" {
+		q.Set("transport", forced)
+	}
 	tab.Navigate(base+"/?"+q.Encode(), "#messages")
-	tab.WaitFor(name+" connected and in #"+room, fmt.Sprintf(
-		`document.querySelector("#conn").dataset.state === "open" && !!document.querySelector(%s) && document.querySelector("#room-title").textContent === %s`,
-		bt.JS(`#presence li[data-user="`+name+`"]`), bt.JS(room)))
+	tab.WaitFor(fmt.Sprintf("%s connected over %s and in #%s", name, want, room), fmt.Sprintf(
+		`document.querySelector("#conn").dataset.state === "open" && document.querySelector("#conn-transport").textContent === %s && !!document.querySelector(%s) && document.querySelector("#room-title").textContent === %s`,
+		bt.JS(want), bt.JS(`#presence li[data-user="`+name+`"]`), bt.JS(room)))
 }
 
 func presentJS(user string) string {
@@ -50,6 +61,21 @@ func receivedJS(from, text string) string {
 func statusJS(text, status string) string {
 	return fmt.Sprintf(`[...document.querySelectorAll("#messages .msg.own")].some(li => li.querySelector(".text").textContent === %s && li.querySelector(".status").textContent === %s)`,
 		bt.JS(text), bt.JS(status))
+}
+
+// seeTyping types in from's composer until to shows that who is typing.
+// A notice shows for ~3 s, so it types a key at a time until one is seen
+// (however slow the machine, it shows eventually).
+func seeTyping(from, to *bt.Tab, who string) {
+	shown := `document.querySelector("#typing").textContent === ` + bt.JS(who+" is typing…")
+	deadline := time.Now().Add(bt.Timeout)
+	for seen := false; !seen; {
+		if time.Now().After(deadline) {
+			to.WaitFor(who+" typing", shown) // fails with a screenshot
+		}
+		from.Do("type", chromedp.SendKeys(chromedp.CSS("#text"), "h"))
+		seen = to.Try(shown, 2*time.Second)
+	}
 }
 
 func say(tab *bt.Tab, text string) {
@@ -74,17 +100,7 @@ func TestBrowserChat(t *testing.T) {
 	require.Equal(t, "websocket", alice.Text("#conn-transport"))
 	require.Equal(t, "· 2 online", alice.Text("#online-count"))
 
-	// Typing: a notice shows for ~3 s, so type a key at a time until bob
-	// has seen one (however slow the machine, it shows eventually).
-	typingShown := `document.querySelector("#typing").textContent === "alice is typing…"`
-	deadline := time.Now().Add(bt.Timeout)
-	for seen := false; !seen; {
-		if time.Now().After(deadline) {
-			bob.WaitFor("bob sees alice typing", typingShown) // fails with a screenshot
-		}
-		alice.Do("type", chromedp.SendKeys(chromedp.CSS("#text"), "h"))
-		seen = bob.Try(typingShown, 2*time.Second)
-	}
+	seeTyping(alice, bob, "alice")
 	bob.Screenshot("bob-sees-alice-typing")
 
 	say(alice, "hello bob, ça va ?")

@@ -4,10 +4,11 @@
 //
 //	go run ./examples/chat              # then open http://localhost:8080/ in two tabs
 //	go run ./examples/chat -addr :9000  # listen elsewhere (all interfaces)
+//	go run ./examples/chat -no-websocket # refuse WebSocket: watch the pages fall back to SSE
 //
 // The page takes its settings from the URL: ?name=alice&room=lobby joins at
 // once, and ?transport=sse or ?transport=longpoll forces a transport of the
-// browser client (WebSocket is the default).
+// browser client (by default it tries WebSocket, then SSE, then long-poll).
 package main
 
 import (
@@ -27,6 +28,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "localhost:8080", "address to listen on (host:port)")
+	noWS := flag.Bool("no-websocket", false, "refuse WebSocket upgrades (403), as some proxies do: browsers fall back to SSE")
 	flag.Parse()
 
 	ln, err := net.Listen("tcp", *addr)
@@ -34,7 +36,11 @@ func main() {
 		log.Fatal(err)
 	}
 	srv := newServer(slog.Default())
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	var h http.Handler = srv
+	if *noWS {
+		h = refuseWebSocket(srv)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 
 	fmt.Printf("hubbub chat: open %s in two browser tabs (Ctrl-C stops)\n", pageURL(ln.Addr()))
 

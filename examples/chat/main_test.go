@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -18,11 +19,17 @@ import (
 	"github.com/hubbubhq/hubbub/engine"
 )
 
-// startServer runs the chat on a loopback port until the test ends.
-func startServer(t *testing.T) (*server, *httptest.Server) {
+// startServer runs the chat on a loopback port until the test ends. Each
+// wrap, if any, wraps the chat's handler (the last one outermost): tests
+// use them to watch or refuse requests.
+func startServer(t *testing.T, wrap ...func(http.Handler) http.Handler) (*server, *httptest.Server) {
 	t.Helper()
 	s := newServer(slog.New(slog.DiscardHandler))
-	hs := httptest.NewServer(s)
+	var h http.Handler = s
+	for _, w := range wrap {
+		h = w(h)
+	}
+	hs := httptest.NewServer(h)
 	t.Cleanup(func() {
 		s.Close()
 		hs.Close()

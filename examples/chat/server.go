@@ -100,6 +100,20 @@ func newServer(log *slog.Logger) *server {
 
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
+// refuseWebSocket answers every request to /ws with 403, before any
+// upgrade, as a proxy or a network that does not pass WebSocket would
+// (-no-websocket, and the tests of the fallback): the browser's WebSocket
+// fails before the server's hello and the client goes on with SSE at /sse.
+func refuseWebSocket(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ws" {
+			http.Error(w, "WebSocket is refused here (-no-websocket): use SSE or long-poll at /sse", http.StatusForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // Close closes every session with 1001 (clients reconnect) and waits for
 // the connections to end.
 func (s *server) Close() {

@@ -27,8 +27,12 @@ func TestBrowserDashboard(t *testing.T) {
 	tab.WaitFor("load in the rates", `document.querySelector("#fig-deliv-rate").textContent !== "0"`)
 	tab.Screenshot("desktop")
 
+	// A second viewer, on a phone and over Server-Sent Events.
 	phone := b.User(390, 844)
-	phone.Navigate(hs.URL+"/", "#fig-published")
+	phone.Navigate(hs.URL+"/?transport=sse", "#fig-published")
+	phone.WaitFor("live over sse", `document.querySelector("#conn").dataset.state === "open" && document.querySelector("#conn-transport").textContent === "sse"`)
 	phone.WaitFor("history fills the chart at once", `+document.querySelector("#chart-rate").dataset.points >= 16`)
+	first = phone.Text("#fig-published")
+	phone.WaitFor("the figure to change by itself over sse", `document.querySelector("#fig-published").textContent !== `+bt.JS(first))
 	phone.Screenshot("phone")
 }

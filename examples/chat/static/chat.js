@@ -30,6 +30,8 @@ let typing = new Map(); // user → time the notice expires
 let lastTypingSent = 0;
 let roomList = [];
 let attempt = 0;
+let leaving = false; // the page is being hidden: the connection ends on purpose
+let shownSinceHello = 0; // messages shown since the last hello: what a rejoin recovered
 
 // ---- names ------------------------------------------------------------
 
@@ -95,15 +97,23 @@ function start(name, room) {
   try {
     hub = connect("/ws", opts);
   } catch (err) {
-    // e.g. ?transport=sse on a client without that transport
+    // ?transport=<a name the client does not know>
     renderConn("closed", `transport “${forcedTransport}” is not available`);
     addSys(`Cannot connect: ${err.message}`, "bad");
     return;
   }
 
   hub.onState("state", () => renderConn());
+  // The transport that carried the hello: WebSocket unless it did not get
+  // through (a proxy or a network that blocks it), then SSE, then long-poll.
+  hub.onState("transport", ({ transport, previous }) => {
+    renderConn();
+    if (previous) addSys(`Now connected over ${transport} (was ${previous}).`);
+    else if (!forcedTransport && transport !== "websocket") addSys(`WebSocket did not get through: connected over ${transport} instead.`);
+  });
   hub.onState("connect", () => {
     attempt = 0;
+    shownSinceHello = 0;
     renderConn();
     hub.emitWithAck("rooms").then(renderRooms, () => {});
   });
@@ -112,8 +122,8 @@ function start(name, room) {
     renderConn();
   });
   hub.onState("connect_error", (info) => {
-    // Browsers hide the HTTP status of a refused WebSocket (it is 1006),
-    // so say what is most likely.
+    // Every transport was tried at least twice: say so. (Browsers hide the
+    // HTTP status of a refused WebSocket: it is 1006.)
     if (!hub.sid && attempt >= 2) renderConn(undefined, `cannot connect (${info.code})`);
   });
   hub.onState("presence", (ev) => {
@@ -123,11 +133,15 @@ function start(name, room) {
     renderTyping();
   });
   hub.onState("disconnect", ({ code, reason }) => {
+    if (leaving) return;
     addSys(`Connection lost (${code}${reason ? ": " + reason : ""}). Reconnecting…`, "bad");
   });
   hub.onState("reconnect", () => addSys("Reconnected."));
-  hub.onState("recovered", ({ room, replayed }) => {
-    if (room === current && replayed > 0) addSys(`${replayed} missed ${replayed === 1 ? "message" : "messages"} recovered.`);
+  hub.onState("recovered", ({ room }) => {
+    // Not the server's replayed count: that includes one's own messages
+    // (relayed to the others only), which are on the page already.
+    const n = shownSinceHello;
+    if (room === current && n > 0) addSys(`${n} missed ${n === 1 ? "message" : "messages"} recovered.`);
   });
   hub.onState("resync", ({ room }) => {
     if (room === current) addSys("Messages from while you were away could not be recovered (the server restarted, or they are too old).");
@@ -138,7 +152,7 @@ function start(name, room) {
     if (meta.room !== current) return;
     typing.delete(m.from);
     renderTyping();
-    addMessage(m, { replayed: !!meta.replayed });
+    if (addMessage(m, { replayed: !!meta.replayed })) shownSinceHello++;
   });
   hub.on("typing", ({ room, user }) => {
     if (room !== current || user === me) return;
@@ -147,16 +161,24 @@ function start(name, room) {
   });
   hub.on("rooms", renderRooms);
 
+  // Leaving the page ends the session at once: over SSE and long-poll the
+  // client's close() sends a DELETE (keepalive), without which the server
+  // keeps a closed tab's user present for its grace period (30 s). A page
+  // restored from the back/forward cache connects again and rejoins.
+  addEventListener("pagehide", () => {
+    leaving = true;
+    hub.close();
+  });
+  addEventListener("pageshow", (e) => {
+    if (!e.persisted) return;
+    leaving = false;
+    hub.open();
+  });
+
   setInterval(renderTyping, 500); // expire typing notices
   wireUI();
   renderConn();
   enterRoom(room);
-}
-
-/** The transport in use: the client's own answer when it has one. */
-function transportName() {
-  if (hub && typeof hub.transport === "string" && hub.transport) return hub.transport;
-  return forcedTransport || "websocket";
 }
 
 function renderConn(state, note) {
@@ -170,9 +192,13 @@ function renderConn(state, note) {
     }[state] || state;
   const box = $("conn");
   box.dataset.state = state;
+  // The transport that carried the last hello (null before the first);
+  // while reconnecting, the one tried first.
+  const transport = (hub && hub.transport) || "";
   $("conn-state").textContent = note || label;
-  $("conn-transport").textContent = transportName();
-  box.title = `${note || label} over ${transportName()}`;
+  $("conn-transport").textContent = transport;
+  box.dataset.transport = transport;
+  box.title = (note || label) + (transport ? ` over ${transport}` : "") + (forcedTransport ? ` (?transport=${forcedTransport})` : "");
 }
 
 // ---- rooms ------------------------------------------------------------

@@ -1,6 +1,7 @@
 // The dashboard page: joins the "stats" room (with its recent history, so
 // the charts start full) and draws every sample the server pushes.
-// ?transport=sse|longpoll forces a transport of the browser client.
+// ?transport=websocket|sse|longpoll forces a transport of the browser
+// client; by default it tries WebSocket, then SSE, then long-poll.
 import { connect } from "/hubbub.js";
 
 const WINDOW = 60_000; // ms of history shown in the charts
@@ -210,8 +211,10 @@ function renderConn(note) {
   const label = { connecting: "connecting…", open: "live", reconnecting: "reconnecting…", closed: "offline" }[state] || state;
   $("conn").dataset.state = state;
   set("conn-state", note || label);
-  const t = hub && typeof hub.transport === "string" && hub.transport ? hub.transport : forcedTransport || "websocket";
+  // The transport that carried the last hello (null before the first).
+  const t = (hub && hub.transport) || "";
   set("conn-transport", t);
+  $("conn").dataset.transport = t;
 }
 
 const opts = {};
@@ -219,8 +222,15 @@ if (forcedTransport) opts.transports = [forcedTransport];
 try {
   hub = connect("/ws", opts);
   hub.onState("state", () => renderConn());
+  hub.onState("transport", () => renderConn());
   hub.on("stats", (s) => addSample(s));
   hub.join("stats", { history: 120 }).catch((err) => renderConn(`cannot watch: ${err.message}`));
+  // Leaving ends the session at once (over SSE and long-poll, close() sends
+  // a DELETE; otherwise the server counts the viewer for its grace period).
+  addEventListener("pagehide", () => hub.close());
+  addEventListener("pageshow", (e) => {
+    if (e.persisted) hub.open();
+  });
 } catch (err) {
   renderConn(`transport “${forcedTransport}” is not available`);
   console.error(err);
