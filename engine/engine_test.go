@@ -798,7 +798,7 @@ func TestOnConnectJoinsAndPingPong(t *testing.T) {
 	require.Equal(t, engine.TypePong, next(t, c).Type)
 }
 
-func TestVolatileRoomEventsSkipHistory(t *testing.T) {
+func TestVolatileRoomEventsAreNotKept(t *testing.T) {
 	e := newEngine(t, engine.Config{})
 	ctx := ctxT(t)
 	a := dialUser(t, e, "")

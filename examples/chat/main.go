@@ -12,18 +12,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
+
+	"github.com/hubbubhq/hubbub/examples/internal/serve"
 )
 
 func main() {
@@ -31,7 +26,7 @@ func main() {
 	noWS := flag.Bool("no-websocket", false, "refuse WebSocket upgrades (403), as some proxies do: browsers fall back to SSE")
 	flag.Parse()
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, url, err := serve.Listen(*addr)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,34 +35,8 @@ func main() {
 	if *noWS {
 		h = refuseWebSocket(srv)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-
-	fmt.Printf("hubbub chat: open %s in two browser tabs (Ctrl-C stops)\n", pageURL(ln.Addr()))
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		srv.Close() // clients get 1001 "server shutting down" and reconnect later
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	fmt.Printf("hubbub chat: open %s in two browser tabs (Ctrl-C stops)\n", url)
+	if err := serve.Run(ln, h, srv.Close); err != nil {
 		log.Fatal(err)
 	}
-}
-
-// pageURL is the URL to print for a listening address: localhost for
-// loopback and unspecified hosts, so that it can be clicked.
-func pageURL(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return "http://" + a.String() + "/"
-	}
-	host := tcp.IP.String()
-	if tcp.IP.IsLoopback() || tcp.IP.IsUnspecified() {
-		host = "localhost"
-	}
-	return fmt.Sprintf("http://%s/", net.JoinHostPort(host, fmt.Sprint(tcp.Port)))
 }

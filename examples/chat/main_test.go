@@ -17,6 +17,7 @@ import (
 
 	"github.com/hubbubhq/hubbub/client"
 	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/examples/internal/serve"
 )
 
 // startServer runs the chat on a loopback port until the test ends. Each
@@ -197,6 +198,6 @@ func TestPageURL(t *testing.T) {
 	} {
 		a, err := net.ResolveTCPAddr("tcp", addr)
 		require.NoError(t, err)
-		require.Equal(t, want, pageURL(a), addr)
+		require.Equal(t, want, serve.PageURL(a), addr)
 	}
 }

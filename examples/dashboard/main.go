@@ -13,18 +13,13 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/hubbubhq/hubbub/examples/internal/serve"
 )
 
 func main() {
@@ -34,7 +29,7 @@ func main() {
 	every := flag.Duration("every", time.Second, "time between two samples")
 	flag.Parse()
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, url, err := serve.Listen(*addr)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -42,33 +37,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	fmt.Printf("hubbub dashboard: open %s (load: %g events/s to %d subscribers; Ctrl-C stops)\n", pageURL(ln.Addr()), *load, *subs)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
-	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	fmt.Printf("hubbub dashboard: open %s (load: %g events/s to %d subscribers; Ctrl-C stops)\n", url, *load, *subs)
+	if err := serve.Run(ln, srv, srv.Close); err != nil {
 		log.Fatal(err)
 	}
-}
-
-// pageURL is the URL to print for a listening address: localhost for
-// loopback and unspecified hosts, so that it can be clicked.
-func pageURL(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return "http://" + a.String() + "/"
-	}
-	host := tcp.IP.String()
-	if tcp.IP.IsLoopback() || tcp.IP.IsUnspecified() {
-		host = "localhost"
-	}
-	return fmt.Sprintf("http://%s/", net.JoinHostPort(host, fmt.Sprint(tcp.Port)))
 }
