@@ -99,13 +99,9 @@ type Client struct {
 	onState   func(State)
 	connected chan struct{} // closed while connected; replaced on disconnect
 
-	events chan event
+	events chan engine.Frame
 	done   chan struct{}
 	wg     sync.WaitGroup
-}
-
-type event struct {
-	f engine.Frame
 }
 
 // Dial connects to url and waits for the server's hello frame: ws:// or
@@ -143,7 +139,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		rooms:     make(map[string]*engine.Position),
 		handlers:  make(map[string]Handler),
 		connected: make(chan struct{}),
-		events:    make(chan event, opts.HandlerQueue),
+		events:    make(chan engine.Frame, opts.HandlerQueue),
 		done:      make(chan struct{}),
 	}
 	conn, hello, rest, err := c.connect(ctx)
@@ -595,7 +591,7 @@ func (c *Client) route(f engine.Frame) {
 			return // a duplicate from a replay
 		}
 		select {
-		case c.events <- event{f}:
+		case c.events <- f:
 		case <-c.done:
 		}
 	case engine.TypePresence:
@@ -639,8 +635,7 @@ func (c *Client) dispatch() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { <-c.done; cancel() }()
-	for ev := range c.events {
-		f := ev.f
+	for f := range c.events {
 		c.mu.Lock()
 		h := c.handlers[f.Event]
 		c.mu.Unlock()

@@ -43,7 +43,7 @@ func (e *Engine) joinSession(s *Session, name string, since *Position, history i
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed.Load() {
+	if s.closing.Load() { // set before close takes s.mu: close sees every room joined here
 		return JoinResult{}, false, ErrSessionClosed
 	}
 	if r, ok := s.rooms[name]; ok {

@@ -21,10 +21,9 @@ type Session struct {
 	ctx    context.Context // cancelled when the session closes
 	cancel context.CancelFunc
 
-	closing atomic.Bool // a close has been started
-	closed  atomic.Bool // Close has run; no more sends
+	closing atomic.Bool // a close has been started: no more sends or joins
 
-	mu    sync.Mutex       // guards rooms, values and closed transitions of rooms
+	mu    sync.Mutex       // guards rooms and vals; held across a join or leave
 	rooms map[string]*room // rooms joined; nil until the first join
 	vals  map[any]any
 
@@ -146,7 +145,6 @@ func (s *Session) Close(reason CloseReason) {
 }
 
 func (s *Session) close(reason CloseReason) {
-	s.closed.Store(true)
 	s.cancel()
 	s.mu.Lock()
 	rooms := s.rooms

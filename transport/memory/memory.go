@@ -134,20 +134,15 @@ func (c *Client) Request(ctx context.Context, f engine.Frame) (engine.Frame, err
 	if err := c.SendFrame(f); err != nil {
 		return engine.Frame{}, err
 	}
-	for i := 0; ; i++ {
-		for i < len(c.ahead) {
-			if a := c.ahead[i]; a.Type == engine.TypeAck && a.ID == f.ID {
-				c.ahead = append(c.ahead[:i], c.ahead[i+1:]...)
-				return a, nil
-			}
-			i++
-		}
+	for {
 		g, err := c.read(ctx)
 		if err != nil {
 			return engine.Frame{}, err
 		}
-		c.ahead = append(c.ahead, g)
-		i--
+		if g.Type == engine.TypeAck && g.ID == f.ID {
+			return g, nil
+		}
+		c.ahead = append(c.ahead, g) // kept for Next, in order
 	}
 }
 
