@@ -37,6 +37,7 @@ func main() {
 	debug := flag.String("debug", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file, from start to exit")
 	queue := flag.Int("queue-bytes", 0, "WebSocket send queue per connection in bytes (0: transport default)")
+	writes := flag.Int("ws-writes", 0, "ws.Config.MaxWritesPerSecond (0: transport default, negative: no bound)")
 	verbose := flag.Bool("v", false, "log info lines (refused connections, bad frames)")
 	flag.Parse()
 	log.SetPrefix("hubbub-bench-server: ")
@@ -63,7 +64,7 @@ func main() {
 		go func() { log.Print(http.ListenAndServe(*debug, nil)) }()
 	}
 
-	srv := benchsrv.New(benchsrv.Config{Logger: logger, WS: ws.Config{QueueBytes: *queue}})
+	srv := benchsrv.New(benchsrv.Config{Logger: logger, WS: ws.Config{QueueBytes: *queue, MaxWritesPerSecond: *writes}})
 	hs := &http.Server{Addr: *addr, Handler: srv}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()

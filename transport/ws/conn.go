@@ -37,6 +37,7 @@ type conn struct {
 	mu       sync.Mutex
 	ms       *melody.Session // nil until melody's connect callback
 	inFlight bool            // a data message is in melody's channel or being written
+	waiting  bool            // queued for a turn of the Handler's write budget
 	buf      *batch          // the pooled buffer of that message; nil for a single frame
 	closeMsg []byte          // close frame payload once Close was called
 	reason   engine.CloseReason
@@ -64,9 +65,22 @@ func (c *conn) Send(frame []byte) error {
 		return err
 	}
 	c.mu.Lock()
-	c.pumpLocked()
+	c.scheduleLocked()
 	c.mu.Unlock()
 	return nil
+}
+
+// scheduleLocked writes the queued frames now if the Handler's write
+// budget allows, or queues c for its turn. Called with mu held.
+func (c *conn) scheduleLocked() {
+	if c.ms == nil || c.inFlight || c.done || c.waiting {
+		return
+	}
+	if c.h.budget == nil || c.h.budget.take(c) {
+		c.pumpLocked()
+		return
+	}
+	c.waiting = true
 }
 
 // Close sends a close frame with the reason's code and text after the
@@ -109,8 +123,15 @@ func (c *conn) sent() {
 		c.buf = nil
 	}
 	c.inFlight = false
-	c.pumpLocked()
+	if n, _ := c.q.Len(); n > 0 {
+		c.scheduleLocked()
+	} else {
+		c.pumpLocked() // the close message, if any
+	}
 	c.mu.Unlock()
+	if c.h.budget != nil {
+		c.h.budget.serve() // this write's completion hands out due tokens
+	}
 }
 
 // pumpLocked hands melody the next message: every queued frame as one
@@ -122,6 +143,9 @@ func (c *conn) pumpLocked() {
 		return
 	}
 	if n, _ := c.q.Len(); n > 0 {
+		if c.waiting {
+			return // the budget pumps c in turn
+		}
 		b := batchPool.Get().(*batch)
 		b.frames = c.q.Drain(b.frames[:0])
 		var msg []byte

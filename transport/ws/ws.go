@@ -50,6 +50,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,7 @@ const (
 	DefaultPongTimeout     = 60 * time.Second
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultQueueBytes      = 1 << 20
+	DefaultWritesPerCPU    = 25000
 )
 
 // Config configures a Handler. The zero value is a working default:
@@ -128,6 +130,22 @@ type Config struct {
 	// still queued are dropped; the client recovers them from history.
 	QueueBytes int
 
+	// MaxWritesPerSecond bounds the WebSocket messages the Handler writes
+	// per second across all its connections, plus a burst of 1/100 of it.
+	// Default DefaultWritesPerCPU × GOMAXPROCS (50,000 on 2 CPUs);
+	// negative means no bound.
+	//
+	// Every message costs a system call and a wakeup on both ends whatever
+	// its size, so under a broadcast burst to thousands of connections the
+	// writes themselves would take the CPU and leave the publisher too
+	// little to fill them. With the bound, a connection that finds no write
+	// left waits its turn in FIFO order while its frames accumulate, and
+	// then writes them all as one message: fewer, larger writes, and a
+	// delay of at most about (busy connections ÷ MaxWritesPerSecond). Under
+	// light load nothing waits. A client that stops reading holds no turn:
+	// its queue fills and it is closed with 4008 as before.
+	MaxWritesPerSecond int
+
 	// Logger receives one line per refused request, oversized or binary
 	// message, and failed upgrade. Default slog.Default().
 	Logger *slog.Logger
@@ -151,6 +169,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueBytes <= 0 {
 		c.QueueBytes = DefaultQueueBytes
+	}
+	if c.MaxWritesPerSecond == 0 {
+		c.MaxWritesPerSecond = DefaultWritesPerCPU * runtime.GOMAXPROCS(0)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -194,6 +215,8 @@ type Handler struct {
 	closed bool
 	conns  map[*conn]struct{} // requests being upgraded and open connections
 	wg     sync.WaitGroup     // one per entry of conns
+
+	budget *writeBudget // nil: unlimited
 }
 
 // New returns a Handler that serves WebSocket connections for e. It starts
@@ -207,10 +230,13 @@ func New(e *engine.Engine, cfg Config) *Handler {
 		origins: httpx.NewOrigins(cfg.AllowedOrigins, cfg.AllowAllOrigins),
 		conns:   make(map[*conn]struct{}),
 	}
+	if cfg.MaxWritesPerSecond > 0 {
+		h.budget = newWriteBudget(cfg.MaxWritesPerSecond)
+	}
 
 	m := melody.New()
 	m.Upgrader.CheckOrigin = h.origins.Allowed // already checked; never melody's allow-all default
-	m.Upgrader.ReadBufferSize = readBufferSize
+	m.Upgrader.ReadBufferSize = 0              // keep the reader Hijack hands over (readBufferSize)
 	m.Upgrader.WriteBufferSize = writeBufferSize
 	m.Upgrader.WriteBufferPool = new(sync.Pool)
 	m.Upgrader.Error = h.upgradeError
@@ -265,18 +291,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.conns[c] = struct{}{}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer func() {
+	done := func() {
 		h.mu.Lock()
 		delete(h.conns, c)
 		h.mu.Unlock()
 		h.wg.Done()
-	}()
-
-	if err := h.m.HandleRequestWithKeys(w, r, map[string]any{connKey: c}); err != nil {
-		// The upgrader has answered with upgradeError (or dropped a
-		// connection that sent data before the handshake completed).
-		h.log.Info("hubbub/ws: upgrade failed", "remote", r.RemoteAddr, "err", err)
 	}
+
+	// Take the connection from net/http and serve it on a goroutine of its
+	// own, so that net/http's per-connection state (its 4 KiB read and
+	// write buffers, the request, the serve goroutine's grown stack) is
+	// freed now instead of living as long as the WebSocket.
+	uw, err := hijack(w, r)
+	if err != nil {
+		done()
+		h.log.Info("hubbub/ws: upgrade failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	go func() {
+		defer done()
+		if err := h.m.HandleRequestWithKeys(uw, uw.req, map[string]any{connKey: c}); err != nil {
+			// The upgrader has answered with upgradeError (or dropped a
+			// connection that sent data before the handshake completed).
+			h.log.Info("hubbub/ws: upgrade failed", "remote", uw.req.RemoteAddr, "err", err)
+		}
+		uw.finish()
+	}()
 }
 
 // Close closes every connection still open with 1001 "server shutting
@@ -310,6 +350,9 @@ func (h *Handler) Close() error {
 	// melody checks that its hub is open and then sends to it, so a hub
 	// stopped in between would block that connection's goroutine forever.
 	h.wg.Wait()
+	if h.budget != nil {
+		h.budget.stop()
+	}
 	if err := h.m.Close(); err != nil && !errors.Is(err, melody.ErrClosed) {
 		return err
 	}
