@@ -254,27 +254,18 @@ func connOf(ms *melody.Session) *conn {
 	return c
 }
 
-// onConnect runs in the request's goroutine once melody registered the
-// session, before its write goroutine starts: the hello frame queued by
-// Open waits in melody's channel.
+// onConnect runs on the connection's goroutine once the handshake is done
+// and melody registered the session, before its write goroutine starts:
+// the hello frame queued by Open waits in melody's channel. The request is
+// dropped here: nothing reads it after the handshake, and its headers would
+// otherwise stay in memory as long as the connection.
 func (h *Handler) onConnect(ms *melody.Session) {
+	ms.Request = nil
 	c := connOf(ms)
 	c.attach(ms)
 	if h.isClosed() {
-		_ = c.Close(engine.ReasonGoingAway)
-		return
+		c.sess.Load().Close(engine.ReasonGoingAway)
 	}
-	s, err := h.e.Open(c, c.id)
-	if err != nil {
-		reason := engine.CloseReason{Code: engine.CloseInternal, Text: "internal error"}
-		if errors.Is(err, engine.ErrClosed) {
-			reason = engine.ReasonGoingAway
-		}
-		h.log.Info("hubbub/ws: session not opened", "remote", c.remote, "err", err)
-		_ = c.Close(reason)
-		return
-	}
-	c.sess.Store(s)
 }
 
 // onMessage runs in the request's goroutine for each text message.

@@ -82,6 +82,9 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, http.ErrHijacked
 	}
 	u.hijacked = true
+	// The handshake holds its own references for as long as it needs
+	// them; the connection must not keep the request alive.
+	u.req, u.header = nil, nil
 	return u.conn, bufio.NewReadWriter(bufio.NewReaderSize(u.conn, readBufferSize), bufio.NewWriterSize(u.conn, 16)), nil
 }
 

@@ -194,7 +194,7 @@ const melodyBufferSize = 4
 // pooled buffer only while a message is written (server writes are one
 // writev of that buffer plus the rest of the message).
 const (
-	readBufferSize  = 1 << 10
+	readBufferSize  = 512
 	writeBufferSize = 4 << 10
 )
 
@@ -298,6 +298,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.wg.Done()
 	}
 
+	// Open the engine session here, on net/http's goroutine, so that its
+	// deep work (hooks, the store) never grows the stack of the goroutine
+	// that then reads the WebSocket for as long as it lives. Frames for
+	// the session wait in its queue until the handshake is done.
+	s, err := h.e.Open(c, id)
+	if err != nil {
+		done()
+		if errors.Is(err, engine.ErrClosed) {
+			h.refuse(w, r, http.StatusServiceUnavailable, httpx.CodeUnavailable, "server shutting down")
+			return
+		}
+		h.log.Error("hubbub/ws: session not opened", "remote", r.RemoteAddr, "err", err)
+		httpx.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "internal error")
+		return
+	}
+	c.sess.Store(s)
+
 	// Take the connection from net/http and serve it on a goroutine of its
 	// own, so that net/http's per-connection state (its 4 KiB read and
 	// write buffers, the request, the serve goroutine's grown stack) is
@@ -306,18 +323,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		done()
 		h.log.Info("hubbub/ws: upgrade failed", "remote", r.RemoteAddr, "err", err)
+		s.Close(handshakeFailed)
 		return
 	}
 	go func() {
 		defer done()
+		remote := uw.req.RemoteAddr
 		if err := h.m.HandleRequestWithKeys(uw, uw.req, map[string]any{connKey: c}); err != nil {
 			// The upgrader has answered with upgradeError (or dropped a
 			// connection that sent data before the handshake completed).
-			h.log.Info("hubbub/ws: upgrade failed", "remote", uw.req.RemoteAddr, "err", err)
+			h.log.Info("hubbub/ws: upgrade failed", "remote", remote, "err", err)
+			s.Close(handshakeFailed)
 		}
 		uw.finish()
 	}()
 }
+
+// handshakeFailed ends a session whose WebSocket handshake did not complete;
+// the client never saw it.
+var handshakeFailed = engine.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "WebSocket handshake failed"}
 
 // Close closes every connection still open with 1001 "server shutting
 // down" (normally engine.Shutdown has already done so), waits for the
