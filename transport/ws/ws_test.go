@@ -615,3 +615,43 @@ func TestConcurrentSends(t *testing.T) {
 	require.Empty(t, c.ahead)
 	t.Logf("%d frames in %d messages (%d batches)", senders*each+1, c.messages, c.arrays)
 }
+
+// A request that passes the checks but whose WebSocket handshake fails (here
+// it lacks Sec-WebSocket-Version and -Key) gets a JSON refusal, and the
+// engine session opened for it ends at once: OnConnect and OnDisconnect stay
+// paired and nothing lingers.
+func TestFailedHandshakeEndsTheSession(t *testing.T) {
+	var mu sync.Mutex
+	var opened []string
+	d := &hubtest.Disconnects{}
+	v := start(t, engine.Config{
+		OnConnect: func(s *engine.Session) {
+			mu.Lock()
+			opened = append(opened, s.ID())
+			mu.Unlock()
+		},
+		OnDisconnect: d.Hook,
+	}, ws.Config{})
+
+	req, err := http.NewRequest(http.MethodGet, v.srv.URL+"/ws", nil)
+	require.NoError(t, err)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	var body map[string]string
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	require.Equal(t, "bad_request", body["error"])
+	require.NotEmpty(t, body["reason"])
+
+	mu.Lock()
+	require.Len(t, opened, 1)
+	sid := opened[0]
+	mu.Unlock()
+	r := d.Await(t, sid)
+	require.Equal(t, websocket.CloseAbnormalClosure, r.Code)
+	require.Equal(t, "WebSocket handshake failed", r.Text)
+	require.Zero(t, v.e.Stats().Sessions)
+}
