@@ -106,14 +106,16 @@ func schema() *memdb.DBSchema {
 		tableMember: {
 			Name: tableMember,
 			Indexes: map[string]*memdb.IndexSchema{
-				// Primary key room\0session\0: non-unique indexes append
-				// it, so rows of one room come ordered by session id.
+				// Primary key room\0session\0: a prefix scan on one room
+				// yields its rows ordered by session id, and a full scan
+				// yields them grouped by room. Non-unique indexes append it.
+				// Every index costs radix-tree nodes per row (memory per
+				// connection), so there is none that a prefix of another
+				// can serve.
 				"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{
 					Indexes: []memdb.Indexer{memberRoom, memberSess},
 				}},
-				"room":    {Name: "room", Indexer: memberRoom},
 				"session": {Name: "session", Indexer: memberSess},
-				"user":    {Name: "user", Indexer: memberUser},
 				// room\0user\0 + primary key: a prefix scan on one room
 				// yields its rows grouped by user, then by session id.
 				"room_user": {Name: "room_user", Indexer: &memdb.CompoundIndex{
@@ -295,7 +297,7 @@ func (m *MemDB) Members(ctx context.Context, room string) ([]Membership, error) 
 	}
 	txn := m.db().Txn(false)
 	defer txn.Abort()
-	it, err := txn.Get(tableMember, "room", room)
+	it, err := txn.Get(tableMember, "id_prefix", room, "")
 	if err != nil {
 		return nil, fmt.Errorf("store: members: %w", err)
 	}
@@ -401,7 +403,7 @@ func (m *MemDB) Rooms(ctx context.Context) ([]string, error) {
 	}
 	txn := m.db().Txn(false)
 	defer txn.Abort()
-	it, err := txn.Get(tableMember, "room")
+	it, err := txn.Get(tableMember, "id")
 	if err != nil {
 		return nil, fmt.Errorf("store: rooms: %w", err)
 	}
