@@ -142,8 +142,11 @@ type Config struct {
 	// left waits its turn in FIFO order while its frames accumulate, and
 	// then writes them all as one message: fewer, larger writes, and a
 	// delay of at most about (busy connections ÷ MaxWritesPerSecond). Under
-	// light load nothing waits. A client that stops reading holds no turn:
-	// its queue fills and it is closed with 4008 as before.
+	// light load nothing waits. Frames waiting for a turn count against
+	// QueueBytes like any others: a budget so low that more than QueueBytes
+	// is published to a client during one wait closes it with 4008. A
+	// client that stops reading holds no turn: its queue fills and it is
+	// closed with 4008 as before.
 	MaxWritesPerSecond int
 
 	// Logger receives one line per refused request, oversized or binary
