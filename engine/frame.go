@@ -211,14 +211,7 @@ func SplitBatch(msg []byte, fn func(frame []byte)) error {
 		fn(msg)
 		return nil
 	}
-	var frames []json.RawMessage
-	if err := json.Unmarshal(trimmed, &frames); err != nil {
-		return err
-	}
-	for _, f := range frames {
-		fn(f)
-	}
-	return nil
+	return splitArray(trimmed, fn)
 }
 
 // marshalData encodes a payload once. A json.RawMessage is used as it is

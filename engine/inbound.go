@@ -8,9 +8,11 @@ import (
 )
 
 // Receive feeds one inbound transport message to the session: a single
-// frame or a JSON array of frames. It does not retain msg. Acks are
-// resolved at once; emits, joins and leaves are queued for the session's
-// handler goroutine, so Receive does not wait for handlers. Bad input is
+// frame or a JSON array of frames. It does not retain msg. Pings are
+// answered and acks resolved at once; emits, joins and leaves are copied
+// to the session's handler goroutine, which decodes and runs them in
+// order, so Receive does not wait for handlers and does not run
+// encoding/json on the transport's goroutine (see peekFrame). Bad input is
 // answered with an error frame or error ack (see docs/PROTOCOL.md), logged
 // once, and never affects other sessions. It returns ErrSessionClosed after
 // the session ended.
@@ -30,9 +32,44 @@ func (s *Session) Receive(msg []byte) error {
 	return nil
 }
 
+// receiveFrame routes one inbound frame without decoding it on the
+// transport's goroutine (see peekFrame): a ping is answered at once, an ack
+// is resolved at once (a handler may be waiting for it, so it must not queue
+// behind that handler), a bad room or event name is refused at once, and
+// everything else is copied to the session's handler goroutine, which
+// decodes it, answers bad input and runs it.
 func (s *Session) receiveFrame(raw []byte) {
+	s.e.stats.received.Add(1)
+	p, ok := peekFrame(raw)
+	if ok {
+		switch typ := string(p.typ); typ {
+		case TypePing:
+			if json.Valid(raw) {
+				s.send(pongFrame)
+				return
+			}
+		case TypeAck:
+			s.handleFrame(raw)
+			return
+		case TypeEmit, TypeJoin, TypeLeave:
+			name := p.room
+			if typ == TypeEmit {
+				name = p.event
+			}
+			if err := s.e.checkName(string(name)); err != nil && json.Valid(raw) {
+				s.reject(p.id, err.(*Error))
+				return
+			}
+		}
+	}
+	s.enqueue(p.id, append([]byte(nil), raw...))
+}
+
+// handleFrame decodes a frame and acts on it. Emits, joins and leaves run
+// their handlers: it is called on the session's handler goroutine for
+// those.
+func (s *Session) handleFrame(raw []byte) {
 	e := s.e
-	e.stats.received.Add(1)
 	var f Frame
 	if err := json.Unmarshal(raw, &f); err != nil {
 		s.reject(0, NewError(CodeMalformed, "frame is not a JSON object of the protocol: %v", err))
@@ -50,13 +87,13 @@ func (s *Session) receiveFrame(raw []byte) {
 			s.reject(f.ID, err.(*Error))
 			return
 		}
-		s.enqueue(f)
+		s.dispatch(f)
 	case TypeJoin, TypeLeave:
 		if err := e.checkName(f.Room); err != nil {
 			s.reject(f.ID, err.(*Error))
 			return
 		}
-		s.enqueue(f)
+		s.dispatch(f)
 	case "":
 		s.reject(f.ID, NewError(CodeMalformed, `frame has no "t" (type) field`))
 	default:
@@ -82,22 +119,24 @@ func (s *Session) replyError(id uint64, err *Error) {
 	}
 }
 
-// inbox holds a session's frames waiting for its handler goroutine.
+// inbox holds a session's raw frames waiting for its handler goroutine.
 type inbox struct {
 	mu      sync.Mutex
-	frames  []Frame
+	frames  [][]byte
 	running bool
 }
 
-func (s *Session) enqueue(f Frame) {
+// enqueue queues a frame (owned by the inbox) for the handler goroutine;
+// id is its ack id as far as peekFrame could tell, for the overload error.
+func (s *Session) enqueue(id uint64, raw []byte) {
 	in := &s.inbound
 	in.mu.Lock()
 	if len(in.frames) >= s.e.cfg.MaxPendingFrames {
 		in.mu.Unlock()
-		s.reject(f.ID, NewError(CodeOverloaded, "more than %d frames are waiting for handlers; slow down", s.e.cfg.MaxPendingFrames))
+		s.reject(id, NewError(CodeOverloaded, "more than %d frames are waiting for handlers; slow down", s.e.cfg.MaxPendingFrames))
 		return
 	}
-	in.frames = append(in.frames, f)
+	in.frames = append(in.frames, raw)
 	if in.running {
 		in.mu.Unlock()
 		return
@@ -111,24 +150,23 @@ func (s *Session) enqueue(f Frame) {
 }
 
 // work runs queued frames in order until none are left, then exits, so an
-// idle session has no handler goroutine.
+// idle session has no handler goroutine (and its inbox no buffer).
 func (s *Session) work() {
 	defer s.e.workers.Done()
 	in := &s.inbound
 	for {
 		in.mu.Lock()
 		if len(in.frames) == 0 || s.closing.Load() {
-			clear(in.frames)
-			in.frames = in.frames[:0]
+			in.frames = nil
 			in.running = false
 			in.mu.Unlock()
 			return
 		}
-		f := in.frames[0]
-		in.frames[0] = Frame{}
+		raw := in.frames[0]
+		in.frames[0] = nil
 		in.frames = in.frames[1:]
 		in.mu.Unlock()
-		s.dispatch(f)
+		s.handleFrame(raw)
 	}
 }
 

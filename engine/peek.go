@@ -1,0 +1,214 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
+// Inbound frames are routed by a shallow look at their top-level "t" and
+// "id" members instead of a full decode: encoding/json needs several KiB of
+// stack to decode a Frame, and a goroutine's stack never shrinks back below
+// a quarter of what it once used. Decoding on the transport's reading
+// goroutine, which lives as long as the connection, would cost every idle
+// connection that ever sent a frame 4 KiB more. Frames are decoded on the
+// session's handler goroutine instead, which exists only while there is
+// work.
+
+// peeked is what peekFrame reads of a frame. The byte slices alias it.
+type peeked struct {
+	typ, room, event []byte
+	id               uint64
+}
+
+// peekFrame reads raw's top-level "t", "room" and "ev" members (strings)
+// and "id" (an unsigned integer; 0 when absent). ok is false when raw is
+// not a JSON object that this shallow reader can route: a member name or
+// one of those strings with escapes, an "id" that is not a plain unsigned
+// integer, or malformed input. It does not validate the values it skips;
+// the full decode does.
+func peekFrame(raw []byte) (p peeked, ok bool) {
+	i := skipSpace(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return p, false
+	}
+	i = skipSpace(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return p, skipSpace(raw, i+1) == len(raw)
+	}
+	for {
+		var key []byte
+		if key, i, ok = plainString(raw, i); !ok {
+			return p, false
+		}
+		i = skipSpace(raw, i)
+		if i >= len(raw) || raw[i] != ':' {
+			return p, false
+		}
+		i = skipSpace(raw, i+1)
+		switch string(key) {
+		case "t":
+			p.typ, i, ok = plainString(raw, i)
+		case "room":
+			p.room, i, ok = plainString(raw, i)
+		case "ev":
+			p.event, i, ok = plainString(raw, i)
+		case "id":
+			p.id, i, ok = plainUint(raw, i)
+		default:
+			i, ok = skipValue(raw, i)
+		}
+		if !ok {
+			return p, false
+		}
+		i = skipSpace(raw, i)
+		if i >= len(raw) {
+			return p, false
+		}
+		switch raw[i] {
+		case ',':
+			i = skipSpace(raw, i+1)
+		case '}':
+			return p, skipSpace(raw, i+1) == len(raw)
+		default:
+			return p, false
+		}
+	}
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString reads a JSON string without escapes at b[i] and returns its
+// contents (aliasing b) and the index after it.
+func plainString(b []byte, i int) ([]byte, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, i, false
+	}
+	j := bytes.IndexByte(b[i+1:], '"')
+	if j < 0 {
+		return nil, i, false
+	}
+	s := b[i+1 : i+1+j]
+	if bytes.IndexByte(s, '\\') >= 0 {
+		return nil, i, false
+	}
+	return s, i + j + 2, true
+}
+
+// plainUint reads an unsigned decimal integer without sign, fraction or
+// exponent that fits in a uint64.
+func plainUint(b []byte, i int) (uint64, int, bool) {
+	start := i
+	var n uint64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		d := uint64(b[i] - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, i, false
+		}
+		n = n*10 + d
+		i++
+	}
+	if i == start || (b[start] == '0' && i-start > 1) {
+		return 0, i, false
+	}
+	if i < len(b) && (b[i] == '.' || b[i] == 'e' || b[i] == 'E') {
+		return 0, i, false
+	}
+	return n, i, true
+}
+
+// skipValue skips one JSON value at b[i], iteratively (objects and arrays
+// nest by counting), and returns the index after it.
+func skipValue(b []byte, i int) (int, bool) {
+	depth := 0
+	for i < len(b) {
+		switch c := b[i]; c {
+		case '"':
+			i++
+			for i < len(b) && b[i] != '"' {
+				if b[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			if i >= len(b) {
+				return i, false
+			}
+			i++
+		case '{', '[':
+			depth++
+			i++
+		case '}', ']':
+			if depth == 0 {
+				return i, false
+			}
+			depth--
+			i++
+		case ',', ':', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return i, false
+			}
+			i++
+		default: // number or literal
+			for i < len(b) && !isDelim(b[i]) {
+				i++
+			}
+		}
+		if depth == 0 {
+			return i, true
+		}
+	}
+	return i, false
+}
+
+func isDelim(c byte) bool {
+	switch c {
+	case ',', ':', '[', ']', '{', '}', '"', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
+}
+
+// errNotArray is returned by splitArray for input that is not a JSON array.
+var errNotArray = errors.New("not a JSON array")
+
+// splitArray calls fn with each element of the JSON array msg, without
+// decoding them (and so without encoding/json's deep stack). msg must be
+// valid JSON.
+func splitArray(msg []byte, fn func(elem []byte)) error {
+	if !json.Valid(msg) {
+		return errors.New("invalid JSON")
+	}
+	i := skipSpace(msg, 0)
+	if i >= len(msg) || msg[i] != '[' {
+		return errNotArray
+	}
+	i = skipSpace(msg, i+1)
+	if i < len(msg) && msg[i] == ']' {
+		return nil
+	}
+	for {
+		start := i
+		end, ok := skipValue(msg, i)
+		if !ok {
+			return errors.New("malformed array element")
+		}
+		fn(msg[start:end])
+		i = skipSpace(msg, end)
+		if i >= len(msg) {
+			return errors.New("unterminated array")
+		}
+		if msg[i] == ']' {
+			return nil
+		}
+		if msg[i] != ',' {
+			return errors.New("malformed array")
+		}
+		i = skipSpace(msg, i+1)
+	}
+}
