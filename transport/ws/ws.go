@@ -18,7 +18,10 @@
 // (405), not a WebSocket upgrade (400), comes from an Origin that is not
 // allowed (403, see Config.AllowedOrigins), or is refused by the engine's
 // connect hook (engine.HTTPStatus: 401, 403, or 503 while shutting down).
-// Each refusal is logged once.
+// Each refusal is logged once. The engine session is opened just before
+// the WebSocket handshake (so the hello frame is the first message); if the
+// handshake then fails, the client gets the upgrader's JSON error and the
+// session ends at once with 1006 "WebSocket handshake failed".
 //
 // # Sending: one bounded queue, one message in flight
 //
@@ -34,9 +37,25 @@
 // closes the session with code 4008 (engine.CloseSlowConsumer): the client
 // reconnects and recovers from room history; no other client waits for it.
 //
-// Each connection costs melody's two goroutines (the HTTP handler goroutine
-// reads, melody's write goroutine writes) and no more: write buffers come
-// from pools and are held only while a message is being written.
+// Under a broadcast burst to thousands of connections, writing every
+// message as soon as it can go would spend the CPU on system calls and
+// wakeups (one per message per connection) and leave the publisher too
+// little to fill them. So the Handler has a write budget
+// (Config.MaxWritesPerSecond): a connection with frames queued takes a
+// token and writes at once; when none is left it waits its turn in FIFO
+// order while its frames accumulate, and then writes them all as one
+// message. Under light load nothing waits.
+//
+// # Memory per connection
+//
+// Each connection costs melody's two goroutines (one reads, melody's write
+// goroutine writes) and no more. ServeHTTP opens the engine session on
+// net/http's goroutine and then takes the connection from net/http before
+// the upgrade, so net/http's per-connection buffers and the request are
+// freed at once; the reading goroutine never decodes JSON (the engine
+// routes inbound frames with a shallow reader) and so keeps a small stack.
+// Write buffers come from pools and are held only while a message is being
+// written. docs/BENCHMARKS.md has the measured breakdown.
 //
 // # Receiving
 //
