@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 )
 
 // Inbound frames are routed by a shallow look at their top-level "t" and
@@ -46,14 +47,16 @@ func peekFrame(raw []byte) (p peeked, ok bool) {
 			return p, false
 		}
 		i = skipSpace(raw, i+1)
-		switch string(key) {
-		case "t":
+		// Member names match as encoding/json matches them to Frame's
+		// fields: ignoring case, the last occurrence winning.
+		switch {
+		case bytes.EqualFold(key, keyType):
 			p.typ, i, ok = plainString(raw, i)
-		case "room":
+		case bytes.EqualFold(key, keyRoom):
 			p.room, i, ok = plainString(raw, i)
-		case "ev":
+		case bytes.EqualFold(key, keyEvent):
 			p.event, i, ok = plainString(raw, i)
-		case "id":
+		case bytes.EqualFold(key, keyID):
 			p.id, i, ok = plainUint(raw, i)
 		default:
 			i, ok = skipValue(raw, i)
@@ -76,6 +79,13 @@ func peekFrame(raw []byte) (p peeked, ok bool) {
 	}
 }
 
+var (
+	keyType  = []byte("t")
+	keyRoom  = []byte("room")
+	keyEvent = []byte("ev")
+	keyID    = []byte("id")
+)
+
 func skipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
@@ -83,8 +93,9 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// plainString reads a JSON string without escapes at b[i] and returns its
-// contents (aliasing b) and the index after it.
+// plainString reads a JSON string without escapes or invalid UTF-8 (which
+// encoding/json would replace with U+FFFD) at b[i] and returns its contents
+// (aliasing b) and the index after it.
 func plainString(b []byte, i int) ([]byte, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return nil, i, false
@@ -94,7 +105,7 @@ func plainString(b []byte, i int) ([]byte, int, bool) {
 		return nil, i, false
 	}
 	s := b[i+1 : i+1+j]
-	if bytes.IndexByte(s, '\\') >= 0 {
+	if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
 		return nil, i, false
 	}
 	return s, i + j + 2, true
