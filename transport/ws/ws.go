@@ -88,7 +88,7 @@ const (
 	DefaultPongTimeout     = 60 * time.Second
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultQueueBytes      = 1 << 20
-	DefaultWritesPerCPU    = 25000
+	DefaultWritesPerCPU    = 12500
 )
 
 // Config configures a Handler. The zero value is a working default:
@@ -151,7 +151,7 @@ type Config struct {
 
 	// MaxWritesPerSecond bounds the WebSocket messages the Handler writes
 	// per second across all its connections, plus a burst of 1/100 of it.
-	// Default DefaultWritesPerCPU × GOMAXPROCS (50,000 on 2 CPUs);
+	// Default DefaultWritesPerCPU × GOMAXPROCS (25,000 on 2 CPUs);
 	// negative means no bound.
 	//
 	// Every message costs a system call and a wakeup on both ends whatever
