@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
@@ -35,16 +34,14 @@ type conn struct {
 	sess  atomic.Pointer[engine.Session]     // set once Open succeeded
 	cause atomic.Pointer[engine.CloseReason] // first read or write error
 
-	mu        sync.Mutex
-	ms        *melody.Session // nil until melody's connect callback
-	inFlight  bool            // a data message is in melody's channel or being written
-	waiting   bool            // queued for a turn of the Handler's write budget
-	buf       *batch          // the pooled buffer of that message; nil for a single frame
-	pumpedAt  time.Time       // when that message was handed to melody
-	congested bool            // counted in Handler.congested (see noteBacklogLocked)
-	closeMsg  []byte          // close frame payload once Close was called
-	reason    engine.CloseReason
-	done      bool // the close message was handed to melody, or melody's session is closed
+	mu       sync.Mutex
+	ms       *melody.Session // nil until melody's connect callback
+	inFlight bool            // a data message is in melody's channel or being written
+	waiting  bool            // queued for a turn of the Handler's write budget
+	buf      *batch          // the pooled buffer of that message; nil for a single frame
+	closeMsg []byte          // close frame payload once Close was called
+	reason   engine.CloseReason
+	done     bool // the close message was handed to melody, or melody's session is closed
 }
 
 func newConn(h *Handler, id engine.Identity, remote string) *conn {
@@ -68,36 +65,9 @@ func (c *conn) Send(frame []byte) error {
 		return err
 	}
 	c.mu.Lock()
-	c.noteBacklogLocked()
 	c.scheduleLocked()
 	c.mu.Unlock()
 	return nil
-}
-
-// noteBacklogLocked keeps c's place in the Handler's congestion count (see
-// Handler.Behind): c counts while it has at least congestedFrames queued,
-// unless its message in flight has taken longer than stalledAfter to
-// write — then its client is not reading, and a client that does not read
-// must never hold back publishers. Called with mu held after a push.
-func (c *conn) noteBacklogLocked() {
-	n, _ := c.q.Len()
-	congested := n >= congestedFrames
-	if congested && c.inFlight && time.Since(c.pumpedAt) > stalledAfter {
-		congested = false
-	}
-	c.setCongestedLocked(congested)
-}
-
-func (c *conn) setCongestedLocked(v bool) {
-	if c.congested == v {
-		return
-	}
-	c.congested = v
-	if v {
-		c.h.congested.Add(1)
-	} else {
-		c.h.congested.Add(-1)
-	}
 }
 
 // scheduleLocked writes the queued frames now if the Handler's write
@@ -130,7 +100,6 @@ func (c *conn) Close(r engine.CloseReason) error {
 	if r.Code == engine.CloseSlowConsumer {
 		b := batchPool.Get().(*batch)
 		b.frames = c.q.Drain(b.frames[:0])
-		c.setCongestedLocked(false)
 		clear(b.frames)
 		putBatch(b)
 	}
@@ -179,7 +148,6 @@ func (c *conn) pumpLocked() {
 		}
 		b := batchPool.Get().(*batch)
 		b.frames = c.q.Drain(b.frames[:0])
-		c.setCongestedLocked(false)
 		var msg []byte
 		switch len(b.frames) {
 		case 0:
@@ -203,7 +171,7 @@ func (c *conn) pumpLocked() {
 			c.done = true
 			return
 		}
-		c.inFlight, c.buf, c.pumpedAt = true, b, time.Now()
+		c.inFlight, c.buf = true, b
 		return
 	}
 	if c.closeMsg != nil {
@@ -294,7 +262,6 @@ func connOf(ms *melody.Session) *conn {
 func (h *Handler) onConnect(ms *melody.Session) {
 	ms.Request = nil
 	c := connOf(ms)
-	h.open.Add(1)
 	c.attach(ms)
 	if h.isClosed() {
 		c.sess.Load().Close(engine.ReasonGoingAway)
@@ -381,10 +348,6 @@ func (h *Handler) onError(ms *melody.Session, err error) {
 // peer's close code, or 1006.
 func (h *Handler) onDisconnect(ms *melody.Session) {
 	c := connOf(ms)
-	c.mu.Lock()
-	c.setCongestedLocked(false)
-	c.mu.Unlock()
-	h.open.Add(-1)
 	if s := c.sess.Load(); s != nil {
 		s.Close(c.disconnectReason())
 	}

@@ -72,7 +72,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -240,36 +239,6 @@ type Handler struct {
 	wg     sync.WaitGroup     // one per entry of conns
 
 	budget *writeBudget // nil: unlimited
-
-	open          atomic.Int64 // connections past the handshake
-	congested     atomic.Int64 // of which with a backlog (conn.noteBacklogLocked)
-	removeBacklog func()
-}
-
-// Backpressure (see Handler.Behind).
-const (
-	// congestedFrames is the queue length from which a connection counts
-	// as congested: under a burst, more frames than the budget lets it
-	// write in one turn.
-	congestedFrames = 64
-	// behindShare: the Handler is behind while more than 1/behindShare of
-	// its connections are congested.
-	behindShare = 4
-	// stalledAfter: a connection whose message has been in flight longer
-	// is waiting for its client, not for the CPU, and does not count.
-	stalledAfter = 50 * time.Millisecond
-)
-
-// Behind implements engine.Backlog: it reports whether more than a quarter
-// of the Handler's connections have 64 frames or more queued while their
-// writes keep completing — the machine is not writing as fast as the
-// application publishes. The engine then holds publishers back
-// (engine.Config.MaxLagWait) so that the backlog does not grow in every
-// queue and delivery latency stays bounded. Connections whose client
-// stopped reading (a write in flight for more than 50 ms) never count.
-func (h *Handler) Behind() bool {
-	c := h.congested.Load()
-	return c > 0 && behindShare*c > h.open.Load()
 }
 
 // New returns a Handler that serves WebSocket connections for e. It starts
@@ -287,7 +256,6 @@ func New(e *engine.Engine, cfg Config) *Handler {
 		h.budget = newWriteBudget(cfg.MaxWritesPerSecond)
 	}
 
-	h.removeBacklog = e.AddBacklog(h)
 	m := melody.New()
 	m.Upgrader.CheckOrigin = h.origins.Allowed // already checked; never melody's allow-all default
 	m.Upgrader.ReadBufferSize = 0              // keep the reader Hijack hands over (readBufferSize)
@@ -428,7 +396,6 @@ func (h *Handler) Close() error {
 	// melody checks that its hub is open and then sends to it, so a hub
 	// stopped in between would block that connection's goroutine forever.
 	h.wg.Wait()
-	h.removeBacklog()
 	if h.budget != nil {
 		h.budget.stop()
 	}
