@@ -28,7 +28,6 @@ var _ engine.Conn = (*conn)(nil)
 type conn struct {
 	h      *Handler
 	q      *sendq.Queue
-	id     engine.Identity
 	remote string
 
 	sess  atomic.Pointer[engine.Session]     // set once Open succeeded
@@ -44,8 +43,8 @@ type conn struct {
 	done     bool // the close message was handed to melody, or melody's session is closed
 }
 
-func newConn(h *Handler, id engine.Identity, remote string) *conn {
-	return &conn{h: h, q: sendq.New(h.cfg.QueueBytes), id: id, remote: remote}
+func newConn(h *Handler, remote string) *conn {
+	return &conn{h: h, q: sendq.New(h.cfg.QueueBytes), remote: remote}
 }
 
 // Send queues frame and, when no message is being written, writes every

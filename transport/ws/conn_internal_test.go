@@ -5,7 +5,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/hubbubhq/hubbub/engine"
 	"github.com/hubbubhq/hubbub/internal/sendq"
 )
 
@@ -13,7 +12,7 @@ import (
 // after the queue drained: the client must never get frame n+1 without n.
 func TestSendRefusesAfterOverflow(t *testing.T) {
 	h := &Handler{cfg: Config{QueueBytes: 256}.withDefaults()}
-	c := newConn(h, engine.Identity{}, "test") // no melody session: nothing is written
+	c := newConn(h, "test") // no melody session: nothing is written
 	frame := make([]byte, 64)
 	var err error
 	for err == nil {

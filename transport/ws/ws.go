@@ -303,7 +303,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	c := newConn(h, id, r.RemoteAddr)
+	c := newConn(h, r.RemoteAddr)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
