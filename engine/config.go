@@ -58,6 +58,10 @@ type Config struct {
 	OnJoin, OnLeave func(s *Session, room string)
 
 	// OnDisconnect, if set, runs after a session has left its rooms.
+	//
+	// A panic in any of these hooks is recovered, logged and counted
+	// (Stats.HandlerPanics); it never reaches the transport. A panic in
+	// OnConnect ends that session with 1011 and Engine.Open fails.
 	OnDisconnect func(s *Session, reason CloseReason)
 
 	// Store records sessions, memberships and presence. Nil uses an

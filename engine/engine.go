@@ -110,8 +110,9 @@ func (e *Engine) Open(conn Conn, id Identity) (*Session, error) {
 		return nil, ErrSessionClosed
 	}
 	e.sessions.add(s)
-	if e.cfg.OnConnect != nil {
-		e.cfg.OnConnect(s)
+	if hook := e.cfg.OnConnect; hook != nil && !s.notify(func() { hook(s) }) {
+		s.Close(CloseReason{Code: CloseInternal, Text: "internal error"})
+		return nil, ErrSessionClosed
 	}
 	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -851,4 +853,57 @@ func TestJoinAndLeaveHooks(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, []string{"join a", "join b", "leave a", "leave b"}, log)
+}
+
+// A panic in a lifecycle hook is contained: it is counted, the session ends
+// cleanly (OnConnect) or goes on (OnJoin), and nothing unwinds into the
+// transport's goroutine.
+func TestHookPanicsAreContained(t *testing.T) {
+	var disconnected atomic.Int64
+	e := newEngine(t, engine.Config{
+		Authenticate: headerAuth,
+		OnConnect: func(s *engine.Session) {
+			if s.UserID() == "boom" {
+				panic("connect")
+			}
+		},
+		OnJoin:       func(*engine.Session, string) { panic("join") },
+		OnDisconnect: func(*engine.Session, engine.CloseReason) { disconnected.Add(1); panic("disconnect") },
+	})
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("X-User", "boom")
+	_, err := memory.Dial(e, memory.Config{Request: r})
+	require.Error(t, err, "a panicking OnConnect refuses the session")
+	require.EqualValues(t, 1, disconnected.Load())
+
+	c := dialUser(t, e, "alice")
+	_, err = c.Join(ctxT(t), "lobby")
+	require.NoError(t, err, "the join happened; only the hook panicked")
+	require.Equal(t, 1, e.PresenceCount("lobby"))
+	c.Close()
+	require.Eventually(t, func() bool { return disconnected.Load() == 2 }, 10*time.Second, time.Millisecond)
+	require.EqualValues(t, 4, e.Stats().HandlerPanics)
+	require.Zero(t, e.Stats().Sessions)
+}
+
+// An ack the shallow router cannot read (an escaped "t") is still resolved
+// at once, not queued behind the handler that is waiting for it.
+func TestEscapedAckReachesAWaitingHandler(t *testing.T) {
+	e := newEngine(t, engine.Config{Authenticate: headerAuth})
+	e.On("ask", func(ctx context.Context, s *engine.Session, _ json.RawMessage) (any, error) {
+		return s.EmitWithAck(ctx, "question", nil)
+	})
+	c := dialUser(t, e, "alice")
+	ctx := ctxT(t)
+	require.NoError(t, c.SendFrame(engine.Frame{Type: engine.TypeEmit, Event: "ask", ID: 1}))
+	q, err := c.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "question", q.Event)
+	require.NoError(t, c.Send(fmt.Appendf(nil, `{"t":"\u0061ck","id":%d,"d":"yes"}`, q.ID)))
+	a, err := c.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, engine.TypeAck, a.Type)
+	require.Equal(t, uint64(1), a.ID)
+	require.Nil(t, a.Err)
+	require.JSONEq(t, `"yes"`, string(a.Data))
 }

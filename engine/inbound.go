@@ -62,7 +62,23 @@ func (s *Session) receiveFrame(raw []byte) {
 			}
 		}
 	}
+	if !ok && isAck(raw) {
+		// A frame the shallow reader cannot route (escapes in its names,
+		// say) is rare: decoding it here once more costs this connection
+		// some stack, but an ack must not wait behind a handler that may be
+		// waiting for it.
+		s.handleFrame(raw)
+		return
+	}
 	s.enqueue(p.id, append([]byte(nil), raw...))
+}
+
+// isAck decodes just enough of raw to tell whether it is an ack.
+func isAck(raw []byte) bool {
+	var f struct {
+		Type string `json:"t"`
+	}
+	return json.Unmarshal(raw, &f) == nil && f.Type == TypeAck
 }
 
 // handleFrame decodes a frame and acts on it. Emits, joins and leaves run
@@ -211,6 +227,14 @@ func (s *Session) callHook(fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// notify runs an application hook that returns nothing (OnConnect, OnJoin,
+// OnLeave, OnDisconnect): a panic is logged, counted and contained, so that
+// it never unwinds into a transport's goroutine. It reports whether the hook
+// returned normally.
+func (s *Session) notify(fn func()) bool {
+	return s.callHook(func() error { fn(); return nil }) == nil
 }
 
 func (s *Session) runHandler(f Frame) {

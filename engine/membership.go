@@ -29,8 +29,8 @@ func (e *Engine) newRoom(name string) *room {
 // duplicate, because the room's lock is held from replay to membership.
 func (e *Engine) join(s *Session, name string, since *Position, history int) (JoinResult, error) {
 	res, joined, err := e.joinSession(s, name, since, history)
-	if joined && e.cfg.OnJoin != nil {
-		e.cfg.OnJoin(s, name)
+	if hook := e.cfg.OnJoin; joined && hook != nil {
+		s.notify(func() { hook(s, name) })
 	}
 	return res, err
 }
@@ -119,8 +119,8 @@ func (e *Engine) joinSession(s *Session, name string, since *Position, history i
 // leave takes s out of one room.
 func (e *Engine) leave(s *Session, name string) error {
 	err := e.leaveSession(s, name)
-	if err == nil && e.cfg.OnLeave != nil {
-		e.cfg.OnLeave(s, name)
+	if hook := e.cfg.OnLeave; err == nil && hook != nil {
+		s.notify(func() { hook(s, name) })
 	}
 	return err
 }

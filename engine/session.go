@@ -158,15 +158,15 @@ func (s *Session) close(reason CloseReason) {
 	if err := s.e.store.RemoveSession(context.Background(), s.id); err != nil {
 		s.e.log.Warn("hubbub: store remove session", "session", s.id, "err", err)
 	}
-	if s.e.cfg.OnLeave != nil {
+	if hook := s.e.cfg.OnLeave; hook != nil {
 		for name := range rooms {
-			s.e.cfg.OnLeave(s, name)
+			s.notify(func() { hook(s, name) })
 		}
 	}
 	if err := s.conn.Close(reason); err != nil {
 		s.e.log.Debug("hubbub: transport close", "session", s.id, "err", err)
 	}
-	if s.e.cfg.OnDisconnect != nil {
-		s.e.cfg.OnDisconnect(s, reason)
+	if hook := s.e.cfg.OnDisconnect; hook != nil {
+		s.notify(func() { hook(s, reason) })
 	}
 }

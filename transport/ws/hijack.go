@@ -25,18 +25,21 @@ type upgradeWriter struct {
 var wsHeaders = []string{"Connection", "Upgrade", "Sec-Websocket-Version", "Sec-Websocket-Key",
 	"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Origin"}
 
-func hijack(w http.ResponseWriter, r *http.Request) (*upgradeWriter, error) {
+// hijack takes the connection from net/http. taken reports whether it did
+// (on an error after that, the connection is already closed, so no HTTP
+// answer can be written).
+func hijack(w http.ResponseWriter, r *http.Request) (u *upgradeWriter, taken bool, err error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
-		return nil, errors.New("the ResponseWriter cannot be hijacked")
+		return nil, false, errors.New("the ResponseWriter cannot be hijacked")
 	}
 	conn, brw, err := hj.Hijack()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if brw.Reader.Buffered() > 0 {
 		conn.Close()
-		return nil, errors.New("client sent data before the handshake completed")
+		return nil, true, errors.New("client sent data before the handshake completed")
 	}
 	hdr := make(http.Header, len(wsHeaders))
 	for _, k := range wsHeaders {
@@ -46,7 +49,7 @@ func hijack(w http.ResponseWriter, r *http.Request) (*upgradeWriter, error) {
 	}
 	req := &http.Request{Method: r.Method, URL: r.URL, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
 		Header: hdr, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI}
-	return &upgradeWriter{conn: conn, req: req, header: make(http.Header)}, nil
+	return &upgradeWriter{conn: conn, req: req, header: make(http.Header)}, true, nil
 }
 
 func (u *upgradeWriter) Header() http.Header { return u.header }

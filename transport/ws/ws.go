@@ -70,6 +70,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -279,8 +280,10 @@ func New(e *engine.Engine, cfg Config) *Handler {
 }
 
 // ServeHTTP refuses a request that may not connect with an HTTP error and
-// a JSON reason, and otherwise upgrades it and serves the connection until
-// it ends (the call returns then). After Close it answers 503.
+// a JSON reason, and otherwise takes the connection from net/http, upgrades
+// it and serves it on a goroutine of its own: the call returns at once,
+// while the connection lives on until it ends (Handler.Close waits for
+// every one). After Close it answers 503.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -319,6 +322,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 		h.wg.Done()
 	}
+	handedOff := false // the connection's goroutine calls done
+	defer func() {
+		if !handedOff {
+			done()
+		}
+	}()
 
 	// Open the engine session here, on net/http's goroutine, so that its
 	// deep work (hooks, the store) never grows the stack of the goroutine
@@ -326,8 +335,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the session wait in its queue until the handshake is done.
 	s, err := h.e.Open(c, id)
 	if err != nil {
-		done()
-		if errors.Is(err, engine.ErrClosed) {
+		if errors.Is(err, engine.ErrClosed) || h.isClosed() {
 			h.refuse(w, r, http.StatusServiceUnavailable, httpx.CodeUnavailable, "server shutting down")
 			return
 		}
@@ -341,24 +349,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// own, so that net/http's per-connection state (its 4 KiB read and
 	// write buffers, the request, the serve goroutine's grown stack) is
 	// freed now instead of living as long as the WebSocket.
-	uw, err := hijack(w, r)
+	uw, taken, err := hijack(w, r)
 	if err != nil {
-		done()
 		h.log.Info("hubbub/ws: upgrade failed", "remote", r.RemoteAddr, "err", err)
+		if !taken {
+			httpx.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "the connection cannot be upgraded")
+		}
 		s.Close(handshakeFailed)
 		return
 	}
-	go func() {
-		defer done()
-		remote := uw.req.RemoteAddr
-		if err := h.m.HandleRequestWithKeys(uw, uw.req, map[string]any{connKey: c}); err != nil {
-			// The upgrader has answered with upgradeError (or dropped a
-			// connection that sent data before the handshake completed).
-			h.log.Info("hubbub/ws: upgrade failed", "remote", remote, "err", err)
-			s.Close(handshakeFailed)
+	handedOff = true
+	go h.serveConn(uw, c, s, done)
+}
+
+// serveConn runs melody on a hijacked connection until it ends. It
+// contains a panic as net/http did for the request's goroutine: the engine
+// already contains panics in application hooks, so one here is a bug in
+// hubbub or melody; it is logged with its stack, and the connection and
+// session are closed rather than the process brought down.
+func (h *Handler) serveConn(uw *upgradeWriter, c *conn, s *engine.Session, done func()) {
+	defer done()
+	remote := uw.req.RemoteAddr
+	defer func() {
+		if p := recover(); p != nil {
+			h.log.Error("hubbub/ws: panic serving a connection", "remote", remote, "panic", p, "stack", string(debug.Stack()))
+			_ = uw.conn.Close()
+			s.Close(engine.CloseReason{Code: engine.CloseInternal, Text: "internal error"})
 		}
-		uw.finish()
 	}()
+	if err := h.m.HandleRequestWithKeys(uw, uw.req, map[string]any{connKey: c}); err != nil {
+		// The upgrader has answered with upgradeError (or dropped a
+		// connection that sent data before the handshake completed).
+		h.log.Info("hubbub/ws: upgrade failed", "remote", remote, "err", err)
+		s.Close(handshakeFailed)
+	}
+	uw.finish()
 }
 
 // handshakeFailed ends a session whose WebSocket handshake did not complete;

@@ -655,3 +655,23 @@ func TestFailedHandshakeEndsTheSession(t *testing.T) {
 	require.Equal(t, "WebSocket handshake failed", r.Text)
 	require.Zero(t, v.e.Stats().Sessions)
 }
+
+// A panicking OnConnect refuses that connection with a JSON 500 and leaves
+// nothing behind: no session, and Handler.Close still returns.
+func TestPanickingOnConnectIsRefused(t *testing.T) {
+	v := start(t, engine.Config{OnConnect: func(*engine.Session) { panic("boom") }}, ws.Config{})
+	status, body := v.refused(t, v.url, nil)
+	require.Equal(t, http.StatusInternalServerError, status)
+	require.Equal(t, engine.CodeInternal, body["error"])
+	require.Zero(t, v.e.Stats().Sessions)
+	require.EqualValues(t, 1, v.e.Stats().HandlerPanics)
+
+	closed := make(chan error, 1)
+	go func() { closed <- v.h.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(wait):
+		t.Fatal("Handler.Close did not return")
+	}
+}
