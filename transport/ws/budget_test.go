@@ -155,14 +155,7 @@ func TestBudgetHandlerCloseWithWaitingConnections(t *testing.T) {
 
 	// The first connection takes the only token; the others wait.
 	require.NoError(t, v.e.ToAll().Emit("n", 1))
-	closed := make(chan error, 1)
-	go func() { closed <- v.h.Close() }()
-	select {
-	case err := <-closed:
-		require.NoError(t, err)
-	case <-time.After(wait):
-		require.FailNow(t, "Handler.Close did not return")
-	}
+	v.closeHandler(t)
 
 	for i, c := range cs {
 		f := c.next()

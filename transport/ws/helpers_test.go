@@ -255,3 +255,17 @@ func (c gatedConn) Write(p []byte) (int, error) {
 }
 
 func raw(s string) json.RawMessage { return json.RawMessage(s) }
+
+// closeHandler calls Handler.Close and fails the test if it does not return
+// within wait.
+func (v *env) closeHandler(t *testing.T) {
+	t.Helper()
+	closed := make(chan error, 1)
+	go func() { closed <- v.h.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(wait):
+		require.FailNow(t, "Handler.Close did not return")
+	}
+}

@@ -666,12 +666,5 @@ func TestPanickingOnConnectIsRefused(t *testing.T) {
 	require.Zero(t, v.e.Stats().Sessions)
 	require.EqualValues(t, 1, v.e.Stats().HandlerPanics)
 
-	closed := make(chan error, 1)
-	go func() { closed <- v.h.Close() }()
-	select {
-	case err := <-closed:
-		require.NoError(t, err)
-	case <-time.After(wait):
-		t.Fatal("Handler.Close did not return")
-	}
+	v.closeHandler(t)
 }
