@@ -1,6 +1,6 @@
 module github.com/hubbubhq/hubbub
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/chromedp/chromedp v0.23.0
@@ -9,6 +9,7 @@ require (
 	github.com/olahol/melody v1.1.4
 	github.com/stretchr/testify v1.12.1
 	go.uber.org/goleak v1.3.0
+	golang.org/x/time v0.16.0
 )
 
 require (

@@ -29,6 +29,7 @@ import (
 
 	"github.com/hubbubhq/hubbub/cmd/internal/benchsrv"
 	"github.com/hubbubhq/hubbub/cmd/internal/proc"
+	"github.com/hubbubhq/hubbub/transport/sse"
 	"github.com/hubbubhq/hubbub/transport/ws"
 )
 
@@ -38,6 +39,7 @@ func main() {
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file, from start to exit")
 	queue := flag.Int("queue-bytes", 0, "WebSocket send queue per connection in bytes (0: transport default)")
 	writes := flag.Int("ws-writes", 0, "ws.Config.MaxWritesPerSecond (0: transport default, negative: no bound)")
+	sseWrites := flag.Int("sse-writes", 0, "sse.Config.MaxWritesPerSecond (0: transport default, negative: no bound)")
 	verbose := flag.Bool("v", false, "log info lines (refused connections, bad frames)")
 	flag.Parse()
 	log.SetPrefix("hubbub-bench-server: ")
@@ -64,7 +66,8 @@ func main() {
 		go func() { log.Print(http.ListenAndServe(*debug, nil)) }()
 	}
 
-	srv := benchsrv.New(benchsrv.Config{Logger: logger, WS: ws.Config{QueueBytes: *queue, MaxWritesPerSecond: *writes}})
+	srv := benchsrv.New(benchsrv.Config{Logger: logger, WS: ws.Config{QueueBytes: *queue, MaxWritesPerSecond: *writes},
+		SSE: sse.Config{MaxWritesPerSecond: *sseWrites}})
 	hs := &http.Server{Addr: *addr, Handler: srv}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.ListenAndServe() }()

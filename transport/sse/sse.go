@@ -79,10 +79,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/hubbubhq/hubbub/engine"
 	"github.com/hubbubhq/hubbub/internal/httpx"
@@ -199,9 +202,24 @@ type Config struct {
 	// Logger receives one line per refused request, replaced reader,
 	// unrecoverable resume and expired session. Default slog.Default().
 	Logger *slog.Logger
+
+	// MaxWritesPerSecond bounds the stream writes (each one write and one
+	// flush of everything queued for that stream) the Handler makes per
+	// second across all its streams, plus a burst of 1/100 of it. Default
+	// DefaultWritesPerCPU × GOMAXPROCS (25,000 on 2 CPUs); negative means no
+	// bound. As for the WebSocket transport's budget: every write costs a
+	// system call and a wakeup whatever its size, so under a broadcast
+	// burst to thousands of streams each stream waits its turn while its
+	// frames pile up, and then writes them all at once. Under light load
+	// nothing waits. Polls are not counted: each answer already carries
+	// everything queued.
+	MaxWritesPerSecond int
 }
 
 func (c Config) withDefaults() Config {
+	if c.MaxWritesPerSecond == 0 {
+		c.MaxWritesPerSecond = DefaultWritesPerCPU * runtime.GOMAXPROCS(0)
+	}
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = DefaultHeartbeat
 	}
@@ -248,6 +266,18 @@ type Handler struct {
 	closed   bool
 	sessions map[string]*session // by token; closed sessions stay for Grace
 	wg       sync.WaitGroup      // requests being served and timer callbacks running
+
+	writes *rate.Limiter // the write budget of streams; nil: none
+}
+
+// DefaultWritesPerCPU × GOMAXPROCS is the default Config.MaxWritesPerSecond.
+const DefaultWritesPerCPU = 12500
+
+func newWriteLimiter(perSecond int) *rate.Limiter {
+	if perSecond < 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(perSecond), max(1, perSecond/100))
 }
 
 // New returns a Handler that serves SSE and long-poll sessions for e. It
@@ -260,6 +290,7 @@ func New(e *engine.Engine, cfg Config) *Handler {
 		log:      cfg.Logger,
 		origins:  httpx.NewOrigins(cfg.AllowedOrigins, cfg.AllowAllOrigins),
 		sessions: make(map[string]*session),
+		writes:   newWriteLimiter(cfg.MaxWritesPerSecond),
 	}
 }
 

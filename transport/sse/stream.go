@@ -50,6 +50,13 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session
 	tick := time.NewTicker(h.cfg.Heartbeat)
 	defer tick.Stop()
 	for {
+		if h.writes != nil {
+			// Wait for a turn of the write budget (see
+			// Config.MaxWritesPerSecond); frames pile up meanwhile.
+			if h.writes.Wait(r.Context()) != nil {
+				return
+			}
+		}
 		t := s.take(rd)
 		if t.replaced {
 			_ = out.write(appendTransportFrame(nil, replacedFrame))
