@@ -289,66 +289,43 @@ func (m *MemDB) Leave(ctx context.Context, room, sessionID string) error {
 
 // Members implements Store.
 func (m *MemDB) Members(ctx context.Context, room string) ([]Membership, error) {
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil || !validKey(room) {
 		return nil, err
 	}
-	if !validKey(room) {
-		return nil, nil
-	}
-	txn := m.db().Txn(false)
-	defer txn.Abort()
-	it, err := txn.Get(tableMember, "id_prefix", room, "")
-	if err != nil {
-		return nil, fmt.Errorf("store: members: %w", err)
-	}
-	var out []Membership
-	for o := it.Next(); o != nil; o = it.Next() {
-		r := o.(*memberRow)
-		out = append(out, Membership{Room: r.Room, SessionID: r.SessionID, UserID: r.UserID})
-	}
-	return out, nil
+	return scan(m, "members", tableMember, "id_prefix", func(r *memberRow) Membership {
+		return Membership{Room: r.Room, SessionID: r.SessionID, UserID: r.UserID}
+	}, room, "")
 }
 
 // RoomsOf implements Store.
 func (m *MemDB) RoomsOf(ctx context.Context, sessionID string) ([]string, error) {
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil || !validKey(sessionID) {
 		return nil, err
 	}
-	if !validKey(sessionID) {
-		return nil, nil
-	}
-	txn := m.db().Txn(false)
-	defer txn.Abort()
 	// Keys are session\0room\0session\0, hence sorted by room.
-	it, err := txn.Get(tableMember, "session", sessionID)
-	if err != nil {
-		return nil, fmt.Errorf("store: rooms of session: %w", err)
-	}
-	var out []string
-	for o := it.Next(); o != nil; o = it.Next() {
-		out = append(out, o.(*memberRow).Room)
-	}
-	return out, nil
+	return scan(m, "rooms of session", tableMember, "session", func(r *memberRow) string { return r.Room }, sessionID)
 }
 
 // SessionsOf implements Store.
 func (m *MemDB) SessionsOf(ctx context.Context, userID string) ([]string, error) {
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil || strings.ContainsRune(userID, 0) {
 		return nil, err
 	}
-	if strings.ContainsRune(userID, 0) {
-		return nil, nil
-	}
+	// Keys are user\0id\0, hence sorted by session id.
+	return scan(m, "sessions of user", tableSession, "user", func(r *sessionRow) string { return r.ID }, userID)
+}
+
+// scan runs one read-only index query and maps each row, in index order.
+func scan[R, T any](m *MemDB, what, table, index string, fn func(R) T, args ...any) ([]T, error) {
 	txn := m.db().Txn(false)
 	defer txn.Abort()
-	// Keys are user\0id\0, hence sorted by session id.
-	it, err := txn.Get(tableSession, "user", userID)
+	it, err := txn.Get(table, index, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: sessions of user: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
-	var out []string
+	var out []T
 	for o := it.Next(); o != nil; o = it.Next() {
-		out = append(out, o.(*sessionRow).ID)
+		out = append(out, fn(o.(R)))
 	}
 	return out, nil
 }

@@ -50,13 +50,6 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session
 	tick := time.NewTicker(h.cfg.Heartbeat)
 	defer tick.Stop()
 	for {
-		if h.writes != nil {
-			// Wait for a turn of the write budget (see
-			// Config.MaxWritesPerSecond); frames pile up meanwhile.
-			if h.writes.Wait(r.Context()) != nil {
-				return
-			}
-		}
 		t := s.take(rd)
 		if t.replaced {
 			_ = out.write(appendTransportFrame(nil, replacedFrame))
@@ -87,6 +80,11 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session
 		}
 		select {
 		case <-s.q.Ready():
+			// Frames wait: take a turn of the write budget first (see
+			// Config.MaxWritesPerSecond); more pile up meanwhile.
+			if h.writes != nil && h.writes.Wait(r.Context()) != nil {
+				return
+			}
 		case <-rd.wake:
 		case <-tick.C:
 			if out.write(heartbeat) != nil {
