@@ -24,6 +24,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/hubbubhq/hubbub/cmd/internal/load"
@@ -45,6 +46,7 @@ func main() {
 	flag.IntVar(&cfg.PID, "pid", 0, "server PID for RSS (default: GET /pid)")
 	extra := flag.Bool("extra", false, "add diagnostics to the JSON line")
 	quiet := flag.Bool("q", false, "no progress lines on stderr")
+	cpuprofile := flag.String("cpuprofile", "", "write the load tool's own CPU profile to this file")
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	log.SetPrefix("hubbub-load: ")
@@ -56,6 +58,16 @@ func main() {
 	if limit, ok := proc.RaiseFileLimit(uint64(cfg.Clients) + 64); !ok {
 		log.Fatalf("open-file limit %d is too low for %d clients: raise the hard limit (ulimit -Hn)", limit, cfg.Clients)
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res := load.Run(ctx, cfg)
@@ -64,6 +76,7 @@ func main() {
 		if res.Extra.Error != "" {
 			log.Print(res.Extra.Error)
 		}
+		pprof.StopCPUProfile() // os.Exit skips the deferred stop
 		os.Exit(1)
 	}
 }
