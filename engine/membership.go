@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/hubbubhq/hubbub/store"
@@ -46,7 +47,8 @@ func (e *Engine) joinSession(s *Session, name string, since *Position, history i
 	if s.closing.Load() { // set before close takes s.mu: close sees every room joined here
 		return JoinResult{}, false, ErrSessionClosed
 	}
-	if r, ok := s.rooms[name]; ok {
+	if i := s.roomIndex(name); i >= 0 {
+		r := s.rooms[i]
 		r.mu.Lock()
 		res := JoinResult{Room: name, Position: Position{Epoch: r.epoch, Offset: r.off}}
 		if r.notices {
@@ -106,10 +108,7 @@ func (e *Engine) joinSession(s *Session, name string, since *Position, history i
 	}
 	r.mu.Unlock()
 
-	if s.rooms == nil {
-		s.rooms = make(map[string]*room)
-	}
-	s.rooms[name] = r
+	s.rooms = append(s.rooms, r)
 	if err := e.store.Join(context.Background(), name, s.id); err != nil {
 		e.log.Warn("hubbub: store join", "session", s.id, "room", name, "err", err)
 	}
@@ -128,11 +127,12 @@ func (e *Engine) leave(s *Session, name string) error {
 func (e *Engine) leaveSession(s *Session, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r, ok := s.rooms[name]
-	if !ok {
+	i := s.roomIndex(name)
+	if i < 0 {
 		return NewError(CodeNotInRoom, "not in room %q", name)
 	}
-	delete(s.rooms, name)
+	r := s.rooms[i]
+	s.rooms = slices.Delete(s.rooms, i, i+1)
 	e.removeMember(r, s)
 	if err := e.store.Leave(context.Background(), name, s.id); err != nil {
 		e.log.Warn("hubbub: store leave", "session", s.id, "room", name, "err", err)

@@ -23,8 +23,8 @@ type Session struct {
 
 	closing atomic.Bool // a close has been started: no more sends or joins
 
-	mu    sync.Mutex       // guards rooms and vals; held across a join or leave
-	rooms map[string]*room // rooms joined; nil until the first join
+	mu    sync.Mutex // guards rooms and vals; held across a join or leave
+	rooms []*room    // rooms joined, in join order (at most MaxRoomsPerSession; a slice costs less per session than a map)
 	vals  map[any]any
 
 	inbound inbox
@@ -72,8 +72,8 @@ func (s *Session) Rooms() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]string, 0, len(s.rooms))
-	for name := range s.rooms {
-		out = append(out, name)
+	for _, r := range s.rooms {
+		out = append(out, r.name)
 	}
 	return out
 }
@@ -159,8 +159,8 @@ func (s *Session) close(reason CloseReason) {
 		s.e.log.Warn("hubbub: store remove session", "session", s.id, "err", err)
 	}
 	if hook := s.e.cfg.OnLeave; hook != nil {
-		for name := range rooms {
-			s.notify(func() { hook(s, name) })
+		for _, r := range rooms {
+			s.notify(func() { hook(s, r.name) })
 		}
 	}
 	if err := s.conn.Close(reason); err != nil {
@@ -169,4 +169,15 @@ func (s *Session) close(reason CloseReason) {
 	if hook := s.e.cfg.OnDisconnect; hook != nil {
 		s.notify(func() { hook(s, reason) })
 	}
+}
+
+// roomIndex is the index of the room called name in s.rooms, or -1.
+// Called with s.mu held.
+func (s *Session) roomIndex(name string) int {
+	for i, r := range s.rooms {
+		if r.name == name {
+			return i
+		}
+	}
+	return -1
 }

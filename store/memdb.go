@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -106,21 +107,18 @@ func schema() *memdb.DBSchema {
 		tableMember: {
 			Name: tableMember,
 			Indexes: map[string]*memdb.IndexSchema{
-				// Primary key room\0session\0: a prefix scan on one room
-				// yields its rows ordered by session id, and a full scan
-				// yields them grouped by room. Non-unique indexes append it.
-				// Every index costs radix-tree nodes per row (memory per
-				// connection), so there is none that a prefix of another
-				// can serve.
+				// Primary key room\0user\0session\0: a prefix scan on one
+				// room yields its rows grouped by user (presence) and, within
+				// a user, ordered by session id; a full scan yields them
+				// grouped by room. Every index costs radix-tree nodes per row
+				// (memory per connection) and path copies per write (garbage
+				// per join), so there is none that a prefix of another can
+				// serve.
 				"id": {Name: "id", Unique: true, Indexer: &memdb.CompoundIndex{
-					Indexes: []memdb.Indexer{memberRoom, memberSess},
+					Indexes: []memdb.Indexer{memberRoom, memberUser, memberSess},
 				}},
+				// session\0 + primary key.
 				"session": {Name: "session", Indexer: memberSess},
-				// room\0user\0 + primary key: a prefix scan on one room
-				// yields its rows grouped by user, then by session id.
-				"room_user": {Name: "room_user", Indexer: &memdb.CompoundIndex{
-					Indexes: []memdb.Indexer{memberRoom, memberUser},
-				}},
 			},
 		},
 	}}
@@ -189,7 +187,8 @@ func (m *MemDB) AddSession(ctx context.Context, s Session) error {
 		return fmt.Errorf("store: insert session: %w", err)
 	}
 	if existing != nil {
-		// Re-insert fresh member rows carrying the new UserID and Meta.
+		// Replace its member rows with ones carrying the new UserID and
+		// Meta (the user is part of their key).
 		it, err := txn.Get(tableMember, "session", s.ID)
 		if err != nil {
 			return fmt.Errorf("store: list memberships: %w", err)
@@ -199,6 +198,9 @@ func (m *MemDB) AddSession(ctx context.Context, s Session) error {
 			rows = append(rows, o.(*memberRow))
 		}
 		for _, old := range rows {
+			if err := txn.Delete(tableMember, old); err != nil {
+				return fmt.Errorf("store: update membership: %w", err)
+			}
 			fresh := &memberRow{Room: old.Room, SessionID: old.SessionID, UserID: row.UserID, Meta: row.Meta}
 			if err := txn.Insert(tableMember, fresh); err != nil {
 				return fmt.Errorf("store: update membership: %w", err)
@@ -250,14 +252,14 @@ func (m *MemDB) Join(ctx context.Context, room, sessionID string) error {
 	if raw == nil {
 		return ErrNotFound
 	}
-	member, err := txn.First(tableMember, "id", room, sessionID)
+	s := raw.(*sessionRow)
+	member, err := txn.First(tableMember, "id", room, s.UserID, sessionID)
 	if err != nil {
 		return fmt.Errorf("store: lookup membership: %w", err)
 	}
 	if member != nil {
 		return nil // already joined; nothing to write
 	}
-	s := raw.(*sessionRow)
 	row := &memberRow{Room: room, SessionID: s.ID, UserID: s.UserID, Meta: s.Meta}
 	if err := txn.Insert(tableMember, row); err != nil {
 		return fmt.Errorf("store: insert membership: %w", err)
@@ -273,7 +275,14 @@ func (m *MemDB) Leave(ctx context.Context, room, sessionID string) error {
 	}
 	txn := m.db().Txn(true)
 	defer txn.Abort()
-	existing, err := txn.First(tableMember, "id", room, sessionID)
+	sess, err := txn.First(tableSession, "id", sessionID)
+	if err != nil {
+		return fmt.Errorf("store: lookup session: %w", err)
+	}
+	if sess == nil {
+		return ErrNotFound // its memberships went with it
+	}
+	existing, err := txn.First(tableMember, "id", room, sess.(*sessionRow).UserID, sessionID)
 	if err != nil {
 		return fmt.Errorf("store: lookup membership: %w", err)
 	}
@@ -292,9 +301,12 @@ func (m *MemDB) Members(ctx context.Context, room string) ([]Membership, error) 
 	if err := ctx.Err(); err != nil || !validKey(room) {
 		return nil, err
 	}
-	return scan(m, "members", tableMember, "id_prefix", func(r *memberRow) Membership {
+	// Rows come grouped by user: sort them by session id.
+	out, err := scan(m, "members", tableMember, "id_prefix", func(r *memberRow) Membership {
 		return Membership{Room: r.Room, SessionID: r.SessionID, UserID: r.UserID}
 	}, room, "")
+	slices.SortFunc(out, func(a, b Membership) int { return strings.Compare(a.SessionID, b.SessionID) })
+	return out, err
 }
 
 // RoomsOf implements Store.
@@ -302,7 +314,7 @@ func (m *MemDB) RoomsOf(ctx context.Context, sessionID string) ([]string, error)
 	if err := ctx.Err(); err != nil || !validKey(sessionID) {
 		return nil, err
 	}
-	// Keys are session\0room\0session\0, hence sorted by room.
+	// Keys are session\0 + room\0user\0session\0, hence sorted by room.
 	return scan(m, "rooms of session", tableMember, "session", func(r *memberRow) string { return r.Room }, sessionID)
 }
 
@@ -343,7 +355,7 @@ func (m *MemDB) Presence(ctx context.Context, room string) ([]Presence, error) {
 	defer txn.Abort()
 	// Prefix room\0 (exact room, any user): rows come grouped by user id
 	// and, within a user, ordered by session id.
-	it, err := txn.Get(tableMember, "room_user_prefix", room, "")
+	it, err := txn.Get(tableMember, "id_prefix", room, "")
 	if err != nil {
 		return nil, fmt.Errorf("store: presence: %w", err)
 	}

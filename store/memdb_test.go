@@ -71,6 +71,30 @@ func TestAddSessionReplaces(t *testing.T) {
 	pres, err := db.Presence(ctx, "r")
 	require.NoError(t, err)
 	require.Equal(t, []store.Presence{{UserID: "bob", Meta: json.RawMessage(`{"v":2}`), Conns: 1}}, pres)
+
+	require.NoError(t, db.Leave(ctx, "r", "s1"), "the membership moved to the new user")
+	members, err = db.Members(ctx, "r")
+	require.NoError(t, err)
+	require.Empty(t, members)
+}
+
+// Members are ordered by session id even where user ids sort the other way.
+func TestMembersOrderedBySession(t *testing.T) {
+	ctx := context.Background()
+	db := newStore(t, sess("s1", "zed", ""), sess("s2", "amy", ""), sess("s3", "zed", ""))
+	for _, id := range []string{"s3", "s1", "s2"} {
+		require.NoError(t, db.Join(ctx, "lobby", id))
+	}
+	members, err := db.Members(ctx, "lobby")
+	require.NoError(t, err)
+	require.Equal(t, []store.Membership{
+		{Room: "lobby", SessionID: "s1", UserID: "zed"},
+		{Room: "lobby", SessionID: "s2", UserID: "amy"},
+		{Room: "lobby", SessionID: "s3", UserID: "zed"},
+	}, members)
+	pres, err := db.Presence(ctx, "lobby")
+	require.NoError(t, err)
+	require.Equal(t, []store.Presence{{UserID: "amy", Conns: 1}, {UserID: "zed", Conns: 2}}, pres)
 }
 
 func TestJoinLeave(t *testing.T) {

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bufio"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -38,4 +39,10 @@ func TestCloseReasonIsSendable(t *testing.T) {
 		s += "é"
 	}
 	require.Equal(t, s[:122], truncateReason(s))
+}
+
+// gorilla keeps the reader Hijack hands over only when it is larger than
+// 256 bytes; otherwise every connection gets a 4 KiB reader of its own.
+func TestReadBufferIsKeptByGorilla(t *testing.T) {
+	require.Greater(t, bufio.NewReaderSize(nil, readBufferSize).Size(), 256)
 }

@@ -213,11 +213,14 @@ func (c Config) hardLimit() int64 { return 2 * int64(c.MaxMessageBytes) }
 const melodyBufferSize = 4
 
 // Buffer sizes for gorilla. Reads go through a small per-connection
-// bufio.Reader (a message is then read into its own slice); writes borrow a
-// pooled buffer only while a message is written (server writes are one
-// writev of that buffer plus the rest of the message).
+// bufio.Reader (a message is then read into its own slice; bigger frames
+// are read past the buffer): 288 bytes is the smallest allocation size
+// class above the 256 bytes gorilla needs to keep the reader Hijack hands
+// over. Writes borrow a pooled buffer only while a message is written
+// (server writes are one writev of that buffer plus the rest of the
+// message).
 const (
-	readBufferSize  = 512
+	readBufferSize  = 288
 	writeBufferSize = 4 << 10
 )
 
