@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 )
@@ -193,6 +194,11 @@ func AppendBatch(b []byte, frames [][]byte) []byte {
 	if len(frames) == 1 {
 		return append(b, frames[0]...)
 	}
+	n := len(frames) + 1 // brackets and commas
+	for _, f := range frames {
+		n += len(f)
+	}
+	b = slices.Grow(b, n) // one allocation at most, not a doubling chain
 	b = append(b, '[')
 	for i, f := range frames {
 		if i > 0 {

@@ -247,9 +247,12 @@ func truncateReason(s string) string {
 	return s[:i]
 }
 
-func connOf(ms *melody.Session) *conn {
-	v, _ := ms.Get(connKey)
-	c, _ := v.(*conn)
+// connOf returns the conn of a melody session between onConnect and
+// onDisconnect, and nil outside.
+func (h *Handler) connOf(ms *melody.Session) *conn {
+	h.liveMu.RLock()
+	c := h.live[ms]
+	h.liveMu.RUnlock()
 	return c
 }
 
@@ -259,8 +262,14 @@ func connOf(ms *melody.Session) *conn {
 // dropped here: nothing reads it after the handshake, and its headers would
 // otherwise stay in memory as long as the connection.
 func (h *Handler) onConnect(ms *melody.Session) {
+	c := ms.Request.Context().Value(connCtxKey{}).(*conn)
 	ms.Request = nil
-	c := connOf(ms)
+	h.liveMu.Lock()
+	if h.live == nil {
+		h.live = make(map[*melody.Session]*conn)
+	}
+	h.live[ms] = c
+	h.liveMu.Unlock()
 	c.attach(ms)
 	if h.isClosed() {
 		c.sess.Load().Close(engine.ReasonGoingAway)
@@ -269,7 +278,10 @@ func (h *Handler) onConnect(ms *melody.Session) {
 
 // onMessage runs in the request's goroutine for each text message.
 func (h *Handler) onMessage(ms *melody.Session, msg []byte) {
-	c := connOf(ms)
+	c := h.connOf(ms)
+	if c == nil {
+		return
+	}
 	s := c.sess.Load()
 	if s == nil {
 		return
@@ -286,7 +298,10 @@ func (h *Handler) onMessage(ms *melody.Session, msg []byte) {
 
 // onBinary closes the connection: the protocol is JSON text.
 func (h *Handler) onBinary(ms *melody.Session, msg []byte) {
-	c := connOf(ms)
+	c := h.connOf(ms)
+	if c == nil {
+		return
+	}
 	s := c.sess.Load()
 	if s == nil {
 		return
@@ -297,7 +312,7 @@ func (h *Handler) onBinary(ms *melody.Session, msg []byte) {
 
 // onSent runs on melody's write goroutine after a text message was written.
 func (h *Handler) onSent(ms *melody.Session, _ []byte) {
-	if c := connOf(ms); c != nil {
+	if c := h.connOf(ms); c != nil {
 		c.sent()
 	}
 }
@@ -307,7 +322,7 @@ func (h *Handler) onSent(ms *melody.Session, _ []byte) {
 // so it must not take conn.mu, and it must not call melody's Close or
 // Broadcast (see DESIGN.md).
 func (h *Handler) onError(ms *melody.Session, err error) {
-	c := connOf(ms)
+	c := h.connOf(ms)
 	if c == nil {
 		return
 	}
@@ -346,7 +361,13 @@ func (h *Handler) onError(ms *melody.Session, err error) {
 // connection: the session ends with the reason it was closed with, or the
 // peer's close code, or 1006.
 func (h *Handler) onDisconnect(ms *melody.Session) {
-	c := connOf(ms)
+	c := h.connOf(ms)
+	if c == nil {
+		return
+	}
+	h.liveMu.Lock()
+	delete(h.live, ms)
+	h.liveMu.Unlock()
 	if s := c.sess.Load(); s != nil {
 		s.Close(c.disconnectReason())
 	}

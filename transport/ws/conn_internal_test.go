@@ -2,10 +2,18 @@ package ws
 
 import (
 	"bufio"
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/hubbubhq/hubbub/engine"
 	"github.com/hubbubhq/hubbub/internal/sendq"
 )
 
@@ -45,4 +53,35 @@ func TestCloseReasonIsSendable(t *testing.T) {
 // 256 bytes; otherwise every connection gets a 4 KiB reader of its own.
 func TestReadBufferIsKeptByGorilla(t *testing.T) {
 	require.Greater(t, bufio.NewReaderSize(nil, readBufferSize).Size(), 256)
+}
+
+// A connection is in the Handler's live map from its handshake to its end,
+// and leaves no entry behind.
+func TestLiveMapFollowsConnections(t *testing.T) {
+	e := engine.New(engine.Config{Logger: slog.New(slog.DiscardHandler)})
+	h := New(e, Config{Logger: slog.New(slog.DiscardHandler)})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	defer func() { require.NoError(t, e.Shutdown(context.Background())) }()
+	live := func() int {
+		h.liveMu.RLock()
+		defer h.liveMu.RUnlock()
+		return len(h.live)
+	}
+
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	var conns []*websocket.Conn
+	for range 3 {
+		c, _, err := websocket.DefaultDialer.Dial(url, nil)
+		require.NoError(t, err)
+		_, _, err = c.ReadMessage() // hello: onConnect has run
+		require.NoError(t, err)
+		conns = append(conns, c)
+	}
+	require.Equal(t, 3, live())
+	for _, c := range conns {
+		require.NoError(t, c.Close())
+	}
+	require.Eventually(t, func() bool { return live() == 0 }, 10*time.Second, time.Millisecond)
 }

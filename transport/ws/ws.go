@@ -66,6 +66,7 @@
 package ws
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -224,8 +225,9 @@ const (
 	writeBufferSize = 4 << 10
 )
 
-// connKey is the melody session key that holds the *conn.
-const connKey = "hubbub.conn"
+// connCtxKey is the context key under which serveConn hands the *conn to
+// onConnect through the request melody passes on.
+type connCtxKey struct{}
 
 // Handler is the WebSocket transport: an http.Handler that upgrades
 // requests and runs each connection as an engine session. Create it with
@@ -241,6 +243,12 @@ type Handler struct {
 	closed bool
 	conns  map[*conn]struct{} // requests being upgraded and open connections
 	wg     sync.WaitGroup     // one per entry of conns
+
+	// live maps melody's sessions to their conns from onConnect to
+	// onDisconnect: a map entry costs a connection less than melody's
+	// per-session key map would.
+	liveMu sync.RWMutex
+	live   map[*melody.Session]*conn
 
 	budget *writeBudget // nil: unlimited
 }
@@ -380,7 +388,8 @@ func (h *Handler) serveConn(uw *upgradeWriter, c *conn, s *engine.Session, done 
 			s.Close(engine.CloseReason{Code: engine.CloseInternal, Text: "internal error"})
 		}
 	}()
-	if err := h.m.HandleRequestWithKeys(uw, uw.req, map[string]any{connKey: c}); err != nil {
+	req := uw.req.WithContext(context.WithValue(uw.req.Context(), connCtxKey{}, c))
+	if err := h.m.HandleRequestWithKeys(uw, req, nil); err != nil {
 		// The upgrader has answered with upgradeError (or dropped a
 		// connection that sent data before the handshake completed).
 		h.log.Info("hubbub/ws: upgrade failed", "remote", remote, "err", err)
