@@ -76,7 +76,10 @@ type Config struct {
 	MaxFrameBytes int
 	// MaxNameBytes bounds room and event names. Default 128.
 	MaxNameBytes int
-	// MaxRoomsPerSession bounds the rooms one session can be in. Default 128.
+	// MaxRoomsPerSession bounds the rooms one session can be in. Default
+	// 128. A join or leave looks the room up among the session's rooms one
+	// by one, which costs less memory per session than a map and stays
+	// fast up to a few hundred rooms.
 	MaxRoomsPerSession int
 	// MaxPendingFrames bounds the inbound frames of one session that wait
 	// for its handlers (handlers run one at a time per session, in order).

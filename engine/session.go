@@ -67,7 +67,7 @@ func (s *Session) Get(key any) any {
 	return s.vals[key]
 }
 
-// Rooms returns the rooms the session is in, in no particular order.
+// Rooms returns the rooms the session is in, in the order it joined them.
 func (s *Session) Rooms() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -249,12 +249,7 @@ func truncateReason(s string) string {
 
 // connOf returns the conn of a melody session between onConnect and
 // onDisconnect, and nil outside.
-func (h *Handler) connOf(ms *melody.Session) *conn {
-	h.liveMu.RLock()
-	c := h.live[ms]
-	h.liveMu.RUnlock()
-	return c
-}
+func (h *Handler) connOf(ms *melody.Session) *conn { return h.live.get(ms) }
 
 // onConnect runs on the connection's goroutine once the handshake is done
 // and melody registered the session, before its write goroutine starts:
@@ -264,12 +259,7 @@ func (h *Handler) connOf(ms *melody.Session) *conn {
 func (h *Handler) onConnect(ms *melody.Session) {
 	c := ms.Request.Context().Value(connCtxKey{}).(*conn)
 	ms.Request = nil
-	h.liveMu.Lock()
-	if h.live == nil {
-		h.live = make(map[*melody.Session]*conn)
-	}
-	h.live[ms] = c
-	h.liveMu.Unlock()
+	h.live.add(ms, c)
 	c.attach(ms)
 	if h.isClosed() {
 		c.sess.Load().Close(engine.ReasonGoingAway)
@@ -365,9 +355,7 @@ func (h *Handler) onDisconnect(ms *melody.Session) {
 	if c == nil {
 		return
 	}
-	h.liveMu.Lock()
-	delete(h.live, ms)
-	h.liveMu.Unlock()
+	h.live.remove(ms)
 	if s := c.sess.Load(); s != nil {
 		s.Close(c.disconnectReason())
 	}

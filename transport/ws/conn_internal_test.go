@@ -1,9 +1,9 @@
 package ws
 
 import (
-	"bufio"
 	"context"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -49,10 +49,28 @@ func TestCloseReasonIsSendable(t *testing.T) {
 	require.Equal(t, s[:122], truncateReason(s))
 }
 
-// gorilla keeps the reader Hijack hands over only when it is larger than
-// 256 bytes; otherwise every connection gets a 4 KiB reader of its own.
+// gorilla keeps the reader Hijack hands over as the connection's reader only
+// when the Upgrader's ReadBufferSize is 0 and the reader is larger than 256
+// bytes (gorilla v1.5.3, server.go:191); otherwise every connection gets a
+// 4 KiB reader of its own. This mirrors that check on the reader Hijack
+// returns.
 func TestReadBufferIsKeptByGorilla(t *testing.T) {
-	require.Greater(t, bufio.NewReaderSize(nil, readBufferSize).Size(), 256)
+	e := engine.New(engine.Config{Logger: slog.New(slog.DiscardHandler)})
+	defer func() { require.NoError(t, e.Shutdown(context.Background())) }()
+	h := New(e, Config{Logger: slog.New(slog.DiscardHandler)})
+	defer h.Close()
+	require.Zero(t, h.m.Upgrader.ReadBufferSize)
+
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	_, brw, err := (&upgradeWriter{conn: c1}).Hijack()
+	require.NoError(t, err)
+	brw.Reader.Reset(c1) // gorilla's bufioReaderSize
+	p, err := brw.Reader.Peek(0)
+	require.NoError(t, err)
+	require.Greater(t, cap(p), 256)
+	require.Equal(t, readBufferSize, cap(p))
 }
 
 // A connection is in the Handler's live map from its handshake to its end,
@@ -64,11 +82,7 @@ func TestLiveMapFollowsConnections(t *testing.T) {
 	defer srv.Close()
 	defer h.Close()
 	defer func() { require.NoError(t, e.Shutdown(context.Background())) }()
-	live := func() int {
-		h.liveMu.RLock()
-		defer h.liveMu.RUnlock()
-		return len(h.live)
-	}
+	live := h.live.len
 
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
 	var conns []*websocket.Conn

@@ -244,11 +244,7 @@ type Handler struct {
 	conns  map[*conn]struct{} // requests being upgraded and open connections
 	wg     sync.WaitGroup     // one per entry of conns
 
-	// live maps melody's sessions to their conns from onConnect to
-	// onDisconnect: a map entry costs a connection less than melody's
-	// per-session key map would.
-	liveMu sync.RWMutex
-	live   map[*melody.Session]*conn
+	live *liveConns // melody's sessions and their conns
 
 	budget *writeBudget // nil: unlimited
 }
@@ -263,6 +259,7 @@ func New(e *engine.Engine, cfg Config) *Handler {
 		log:     cfg.Logger,
 		origins: httpx.NewOrigins(cfg.AllowedOrigins, cfg.AllowAllOrigins),
 		conns:   make(map[*conn]struct{}),
+		live:    newLiveConns(),
 	}
 	if cfg.MaxWritesPerSecond > 0 {
 		h.budget = newWriteBudget(cfg.MaxWritesPerSecond)
@@ -384,6 +381,12 @@ func (h *Handler) serveConn(uw *upgradeWriter, c *conn, s *engine.Session, done 
 	defer func() {
 		if p := recover(); p != nil {
 			h.log.Error("hubbub/ws: panic serving a connection", "remote", remote, "panic", p, "stack", string(debug.Stack()))
+			c.mu.Lock()
+			ms := c.ms
+			c.mu.Unlock()
+			if ms != nil {
+				h.live.remove(ms) // melody will not call onDisconnect
+			}
 			_ = uw.conn.Close()
 			s.Close(engine.CloseReason{Code: engine.CloseInternal, Text: "internal error"})
 		}
