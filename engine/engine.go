@@ -39,8 +39,10 @@ type Engine struct {
 
 	lifeMu   sync.RWMutex // guards stopping against workers.Add
 	stopping bool
-	workers  sync.WaitGroup // handler workers and the sweeper
+	workers  sync.WaitGroup // handler goroutines and the sweeper
 	stop     chan struct{}
+
+	idleRunners chan *Session // handler goroutines waiting for work (runner.go)
 }
 
 // New returns a running engine. It starts one goroutine that expires room
@@ -53,6 +55,8 @@ func New(cfg Config) *Engine {
 		store:    cfg.Store,
 		handlers: make(map[string]Handler),
 		stop:     make(chan struct{}),
+
+		idleRunners: make(chan *Session),
 	}
 	e.workers.Add(1)
 	go e.sweep()

@@ -159,16 +159,15 @@ func (s *Session) enqueue(id uint64, raw []byte) {
 	}
 	in.running = true
 	in.mu.Unlock()
-	if !s.e.startWorker() {
+	if !s.e.runFrames(s) {
 		return // shutting down: the session is being closed
 	}
-	go s.work()
 }
 
-// work runs queued frames in order until none are left, then exits, so an
-// idle session has no handler goroutine (and its inbox no buffer).
+// work runs queued frames in order until none are left, then returns the
+// goroutine to the engine (see runFrames), so an idle session has no
+// handler goroutine (and its inbox no buffer).
 func (s *Session) work() {
-	defer s.e.workers.Done()
 	in := &s.inbound
 	for {
 		in.mu.Lock()
