@@ -297,9 +297,12 @@ func New(e *engine.Engine, cfg Config) *Handler {
 const allowedMethods = "GET, POST, DELETE, OPTIONS"
 
 // ServeHTTP serves the routes in the package documentation. A stream
-// request returns when the stream ends (client gone, write timeout, session
-// closed, replaced by a newer reader, or Close); a poll returns after at
-// most Config.PollTimeout. Refusals are JSON ({"error": code, "reason":
+// request over HTTP/1.x returns once the stream is attached: the
+// connection is taken from net/http (http.Hijacker) and the stream goes on
+// on a goroutine of its own until it ends (client gone, write timeout,
+// session closed, replaced by a newer reader, or Close); over HTTP/2 the
+// request lasts as long as the stream. A poll returns after at most
+// Config.PollTimeout. Refusals are JSON ({"error": code, "reason":
 // text}), logged once, and touch no other session. After Close every
 // request gets 503.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

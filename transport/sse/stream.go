@@ -2,6 +2,7 @@ package sse
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,8 +18,16 @@ import (
 
 // serveStream attaches a stream to s, owed the frames after cursor, and
 // writes until the stream ends.
+//
+// Over HTTP/1.x the connection is taken from net/http once the stream is
+// attached (see hijackStream): the stream then runs on a goroutine of its
+// own, and net/http's per-connection buffers, the request and its serving
+// goroutine are freed for as long as the stream lasts. Where the
+// connection cannot be taken (HTTP/2, a ResponseWriter that does not allow
+// it) the stream runs in the request, through the ResponseWriter.
 func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session, cursor uint64) {
-	if !canFlush(w) {
+	rc := http.NewResponseController(w)
+	if !canHijack(w) && !canFlush(w) {
 		// Without flushes nothing reaches the client until the stream
 		// ends, and EventSource would reconnect to it forever.
 		h.log.Error("hubbub/sse: the ResponseWriter cannot flush (compression or buffering middleware?); streams cannot work, polls can",
@@ -30,21 +39,38 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session
 	if !h.attach(w, r, s, rd, cursor) {
 		return
 	}
-	defer s.detach(rd)
 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-cache, no-transform")
 	hdr.Set("X-Accel-Buffering", "no")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-
-	out := &writer{w: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout}
-	// The retry hint opens the stream and flushes the headers at once, so
+	// The retry hint opens the stream and sends the headers at once, so
 	// the client knows the stream is up even when no frame is waiting.
-	if out.write(ssewire.AppendEnd(ssewire.AppendRetry(nil, h.cfg.Retry))) != nil {
+	opening := ssewire.AppendEnd(ssewire.AppendRetry(nil, h.cfg.Retry))
+
+	if h.hijackStream(w, rc, r.RemoteAddr, s, rd, cursor, opening) {
+		return // the stream goes on without the request
+	}
+	defer s.detach(rd)
+	if !canFlush(w) { // and the connection could not be taken after all
+		h.log.Error("hubbub/sse: the connection cannot be taken and the ResponseWriter cannot flush; streams cannot work, polls can",
+			"remote", r.RemoteAddr)
+		httpx.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "streaming is not possible on this server; use mode=poll")
 		return
 	}
+	w.WriteHeader(http.StatusOK)
+	out := &writer{w: w, rc: rc, timeout: h.cfg.WriteTimeout}
+	if out.write(opening) != nil {
+		return
+	}
+	h.stream(r.Context(), out, s, rd, cursor)
+}
+
+// stream writes s's frames to out until the stream ends: the session
+// ended, a newer reader replaced this one, a write failed, or ctx ended
+// (the client went away).
+func (h *Handler) stream(ctx context.Context, out streamWriter, s *session, rd *reader, cursor uint64) {
 	// The heartbeat goes out when nothing was written for a whole
 	// interval: every write resets the ticker.
 	tick := time.NewTicker(h.cfg.Heartbeat)
@@ -82,7 +108,7 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session
 		case <-s.q.Ready():
 			// Frames wait: take a turn of the write budget first (see
 			// Config.MaxWritesPerSecond); more pile up meanwhile.
-			if h.writes != nil && h.writes.Wait(r.Context()) != nil {
+			if h.writes != nil && h.writes.Wait(ctx) != nil {
 				return
 			}
 		case <-rd.wake:
@@ -90,7 +116,7 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session
 			if out.write(heartbeat) != nil {
 				return
 			}
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		}
 	}
@@ -216,6 +242,12 @@ func canFlush(w http.ResponseWriter) bool {
 			return false
 		}
 	}
+}
+
+// streamWriter is where a stream writes: the response (writer) or the
+// connection taken from net/http (connWriter).
+type streamWriter interface {
+	write(b []byte) error
 }
 
 // writer writes to a response with a fresh write deadline for each write,
