@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/hubbubhq/hubbub/engine"
 )
 
@@ -46,7 +48,7 @@ func (h *Handler) hijackStream(w http.ResponseWriter, rc *http.ResponseControlle
 	}
 	// net/http's buffered reader is dropped with the request: a stream's
 	// client sends nothing after its request.
-	head := appendHead(nil, w.Header())
+	head := appendHead(nil, w.Header(), time.Now())
 	go h.runHijacked(conn, append(head, opening...), remote, s, rd, cursor)
 	return true
 }
@@ -86,13 +88,16 @@ func (h *Handler) runHijacked(conn net.Conn, opening []byte, remote string, s *s
 }
 
 // watchPeer reads conn until the read fails — the client closed the
-// connection, or the stream ended and closed it — and then calls gone. A
-// stream's client sends nothing after its request; whatever it does send
-// is dropped.
+// connection, or the stream ended and closed it — or the client sends
+// anything, and then calls gone. A stream's client sends nothing after its
+// request (EventSource does not pipeline); one that does would otherwise
+// have the server read and drop its bytes as fast as it sends them, so its
+// stream ends instead.
 func watchPeer(conn net.Conn, gone func()) {
-	var b [64]byte
+	var b [1]byte
 	for {
-		if _, err := conn.Read(b[:]); err != nil {
+		n, err := conn.Read(b[:])
+		if err != nil || n > 0 {
 			gone()
 			return
 		}
@@ -114,15 +119,22 @@ func (o *connWriter) write(b []byte) error {
 	return err
 }
 
-// appendHead appends an HTTP/1.1 200 response head with hdr's fields,
-// except those that describe the body's framing or encoding: a stream's
-// body is its events as they are, and it ends when the connection closes.
-func appendHead(b []byte, hdr http.Header) []byte {
-	b = append(b, "HTTP/1.1 200 OK\r\n"...)
+// appendHead appends an HTTP/1.1 200 response head with a Date and hdr's
+// fields, except those that describe the body's framing or encoding (a
+// stream's body is its events as they are, and it ends when the connection
+// closes) and those net/http would not send either: invalid names, and
+// trailers.
+func appendHead(b []byte, hdr http.Header, now time.Time) []byte {
+	b = append(b, "HTTP/1.1 200 OK\r\nDate: "...)
+	b = now.UTC().AppendFormat(b, http.TimeFormat)
+	b = append(b, "\r\n"...)
 	keys := make([]string, 0, len(hdr))
 	for k := range hdr {
 		switch http.CanonicalHeaderKey(k) {
-		case "Content-Length", "Transfer-Encoding", "Content-Encoding", "Connection", "Trailer":
+		case "Content-Length", "Transfer-Encoding", "Content-Encoding", "Connection", "Trailer", "Date":
+			continue
+		}
+		if !httpguts.ValidHeaderFieldName(k) || strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}
 		keys = append(keys, k)
@@ -132,7 +144,7 @@ func appendHead(b []byte, hdr http.Header) []byte {
 		for _, v := range hdr[k] {
 			b = append(b, k...)
 			b = append(b, ": "...)
-			b = append(b, headerValue.Replace(v)...)
+			b = append(b, strings.TrimSpace(headerValue.Replace(v))...)
 			b = append(b, "\r\n"...)
 		}
 	}

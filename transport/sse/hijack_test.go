@@ -1,8 +1,13 @@
 package sse_test
 
 import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,9 +56,7 @@ func TestStreamTakesTheConnection(t *testing.T) {
 	var returned atomic.Int64
 	v := start(t, engine.Config{}, sse.Config{},
 		middleware(func(w http.ResponseWriter) http.ResponseWriter { return unwrapping{w} }, true, &returned))
-	c := v.dial(t)
-	require.Empty(t, c.resp.Header.Get("Content-Encoding"))
-	require.True(t, c.resp.Close, "Connection: close")
+	c := v.dial(t) // a body marked as gzip would not decode
 	require.Equal(t, "nosniff", c.resp.Header.Get("X-Content-Type-Options"))
 	require.Eventually(t, func() bool { return returned.Load() == 1 }, wait, time.Millisecond,
 		"the stream's request returned")
@@ -74,4 +77,107 @@ func TestStreamWithoutTakingTheConnection(t *testing.T) {
 	require.NoError(t, v.e.To("lobby").Emit("news", 1))
 	require.Equal(t, engine.Frame{Type: engine.TypeEmit, Event: "news", Room: "lobby", Offset: 1, Data: raw(`1`)}, c.next())
 	require.EqualValues(t, 1, returned.Load(), "only the join's request returned; the stream's is still running")
+}
+
+// rawStream sends a stream request on a plain TCP connection and returns
+// the connection and the response head's lines.
+func rawStream(t *testing.T, v *env, extra string) (net.Conn, *bufio.Reader, []string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", v.srv.Listener.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	require.NoError(t, conn.SetDeadline(time.Now().Add(wait)))
+	_, err = conn.Write([]byte("GET /sse HTTP/1.1\r\nHost: hubbub\r\n\r\n" + extra))
+	require.NoError(t, err)
+	br := bufio.NewReader(conn)
+	var head []string
+	for {
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			return conn, br, head
+		}
+		head = append(head, line)
+	}
+}
+
+// The head of a stream that took its connection: 200 with a Date, the
+// handler's and the middleware's fields, and Connection: close; no field
+// that describes the body's encoding, none with an invalid name, no
+// trailer, values trimmed as net/http trims them.
+func TestStreamHead(t *testing.T) {
+	var returned atomic.Int64
+	v := start(t, engine.Config{}, sse.Config{}, func(srv *httptest.Server) {
+		next := srv.Config.Handler
+		srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("Content-Encoding", "gzip")
+			h["Bad Name"] = []string{"x"}
+			h["X-Evil\r\nSet-Cookie: pwned=1\r\nX-A"] = []string{"x"}
+			h[http.TrailerPrefix+"X-T"] = []string{"x"}
+			h.Set("X-Padded", "  v  ")
+			next.ServeHTTP(w, r)
+			returned.Add(1)
+		})
+	})
+	_, br, head := rawStream(t, v, "")
+	require.Equal(t, "HTTP/1.1 200 OK", head[0])
+	fields := map[string]string{}
+	for _, l := range head[1:] {
+		k, val, ok := strings.Cut(l, ": ")
+		require.True(t, ok, "field line %q", l)
+		fields[k] = val
+	}
+	require.Equal(t, "text/event-stream", fields["Content-Type"])
+	require.Equal(t, "close", fields["Connection"])
+	require.Equal(t, "v", fields["X-Padded"])
+	_, err := time.Parse(http.TimeFormat, fields["Date"])
+	require.NoError(t, err, "Date %q", fields["Date"])
+	for _, k := range []string{"Content-Encoding", "Bad Name", "Set-Cookie", "X-A", "Trailer:X-T", "Transfer-Encoding", "Content-Length"} {
+		require.NotContains(t, fields, k)
+	}
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(line, "retry: "), "the body starts with the retry hint, not a chunk size: %q", line)
+}
+
+// A client that sends anything on its stream's connection after the
+// request ends that stream (the server does not read and drop its bytes).
+func TestStreamEndsWhenClientSends(t *testing.T) {
+	v := start(t, engine.Config{}, sse.Config{})
+	conn, br, _ := rawStream(t, v, "")
+	_, err := br.ReadString('\n') // the retry hint: the stream runs
+	require.NoError(t, err)
+	_, err = conn.Write([]byte("GET /sse HTTP/1.1\r\nHost: hubbub\r\n\r\n"))
+	require.NoError(t, err)
+	// The server closes the connection: EOF, or a reset as the bytes it
+	// did not read were still queued; not the deadline.
+	_, err = io.Copy(io.Discard, br)
+	var ne net.Error
+	require.False(t, errors.As(err, &ne) && ne.Timeout(), "the connection was still open at the deadline")
+}
+
+// Handler.Close waits for streams that took their connection: while a
+// stream's last write is blocked, Close does not return.
+func TestCloseWaitsForTakenStreams(t *testing.T) {
+	g := &gate{}
+	v := start(t, engine.Config{}, sse.Config{}, g.setup)
+	v.dial(t)
+	g.close()
+	closed := make(chan error, 1)
+	go func() { closed <- v.h.Close() }()
+	select {
+	case <-closed:
+		g.open()
+		t.Fatal("Close returned while a stream was still writing")
+	case <-time.After(100 * time.Millisecond):
+	}
+	g.open()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(wait):
+		t.Fatal("Close did not return once the stream could write")
+	}
 }

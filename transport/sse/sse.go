@@ -69,10 +69,11 @@
 //
 // # Costs
 //
-// A stream costs the goroutine of its HTTP request (and net/http's
-// connection reader), and a pooled write buffer only while it writes; a
-// session without a stream costs one stopped timer and its buffers, no
-// goroutine.
+// Over HTTP/1.x a stream takes its connection from net/http once attached
+// and costs two small goroutines (one writes, one notices the client
+// closing) and a pooled write buffer only while it writes; over HTTP/2 it
+// costs its request. A session without a stream costs one stopped timer
+// and its buffers, no goroutine.
 package sse
 
 import (
@@ -172,9 +173,10 @@ type Config struct {
 	// proxies. Default DefaultPollTimeout (25 s).
 	PollTimeout time.Duration
 	// WriteTimeout bounds each write of a stream or poll response. It
-	// replaces http.Server.WriteTimeout for these responses (through
-	// http.ResponseController), so a server may set a short WriteTimeout
-	// and still keep streams open. A client that reads so slowly that a
+	// replaces http.Server.WriteTimeout for these responses (a deadline on
+	// the connection a stream took, or through http.ResponseController),
+	// so a server may set a short WriteTimeout and still keep streams
+	// open. A client that reads so slowly that a
 	// write takes longer loses its stream; its session waits out the grace
 	// period. Default DefaultWriteTimeout (10 s).
 	WriteTimeout time.Duration

@@ -27,7 +27,10 @@ import (
 // it) the stream runs in the request, through the ResponseWriter.
 func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session, cursor uint64) {
 	rc := http.NewResponseController(w)
-	if !canHijack(w) && !canFlush(w) {
+	// Checked before the stream is attached (which replaces the session's
+	// current reader), and whether or not the connection can be taken:
+	// if taking it fails, the stream must still work.
+	if !canFlush(w) {
 		// Without flushes nothing reaches the client until the stream
 		// ends, and EventSource would reconnect to it forever.
 		h.log.Error("hubbub/sse: the ResponseWriter cannot flush (compression or buffering middleware?); streams cannot work, polls can",
@@ -53,12 +56,6 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session
 		return // the stream goes on without the request
 	}
 	defer s.detach(rd)
-	if !canFlush(w) { // and the connection could not be taken after all
-		h.log.Error("hubbub/sse: the connection cannot be taken and the ResponseWriter cannot flush; streams cannot work, polls can",
-			"remote", r.RemoteAddr)
-		httpx.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "streaming is not possible on this server; use mode=poll")
-		return
-	}
 	w.WriteHeader(http.StatusOK)
 	out := &writer{w: w, rc: rc, timeout: h.cfg.WriteTimeout}
 	if out.write(opening) != nil {
