@@ -2,6 +2,8 @@ package sse_test
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -180,4 +182,41 @@ func TestCloseWaitsForTakenStreams(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("Close did not return once the stream could write")
 	}
+}
+
+// Over HTTP/2 a stream cannot take its connection: it runs in its request
+// and delivers the same events.
+func TestStreamOverHTTP2(t *testing.T) {
+	e := engine.New(engine.Config{Logger: quiet})
+	h := sse.New(e, sse.Config{Logger: quiet})
+	srv := httptest.NewUnstartedServer(h)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(func() {
+		require.NoError(t, e.Shutdown(context.Background()))
+		require.NoError(t, h.Close())
+		srv.Close()
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	require.NoError(t, err)
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 2, resp.ProtoMajor)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+
+	br := bufio.NewReader(resp.Body)
+	var data string
+	for found := false; !found; {
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		data, found = strings.CutPrefix(strings.TrimRight(line, "\n"), "data: ")
+	}
+	var hello engine.Frame
+	require.NoError(t, json.Unmarshal([]byte(data), &hello))
+	require.Equal(t, engine.TypeHello, hello.Type)
+	require.Equal(t, 1, e.Stats().Sessions)
 }
