@@ -105,23 +105,30 @@ type Result struct {
 
 // Extra holds diagnostics that are not part of the headline line.
 type Extra struct {
-	Connected      int             `json:"connected"`
-	DialFailures   int             `json:"dial_failures"`
-	DialSeconds    float64         `json:"dial_seconds"`
-	PublishSeconds float64         `json:"publish_seconds"`
-	MinMs          float64         `json:"min_ms"`
-	RSSPeakMB      float64         `json:"rss_peak_mb"`
-	Frames         int64           `json:"frames"` // transport messages received after joining
-	Complete       int             `json:"clients_complete"`
-	Disconnected   int             `json:"clients_disconnected"`
-	Duplicates     int64           `json:"duplicates"`
-	Malformed      int64           `json:"malformed"`
-	LoadAvg        string          `json:"loadavg"`      // /proc/loadavg before the burst
-	ServerCPU      float64         `json:"server_cpu_s"` // CPU time the server used from the burst to the end (from /stats)
-	ClientCPU      float64         `json:"client_cpu_s"` // CPU time this process used in that time
-	TimedOut       string          `json:"timed_out,omitempty"`
-	ServerStats    json.RawMessage `json:"server_stats,omitempty"`
-	Error          string          `json:"error,omitempty"`
+	Connected      int     `json:"connected"`
+	DialFailures   int     `json:"dial_failures"`
+	DialSeconds    float64 `json:"dial_seconds"`
+	PublishSeconds float64 `json:"publish_seconds"`
+	MinMs          float64 `json:"min_ms"`
+	RSSPeakMB      float64 `json:"rss_peak_mb"`
+	Frames         int64   `json:"frames"` // transport messages received after joining
+	Complete       int     `json:"clients_complete"`
+	Disconnected   int     `json:"clients_disconnected"`
+	Duplicates     int64   `json:"duplicates"`
+	Malformed      int64   `json:"malformed"`
+	LoadAvg        string  `json:"loadavg"`      // /proc/loadavg before the burst
+	ServerCPU      float64 `json:"server_cpu_s"` // CPU time the server used from the burst to the end (from /stats)
+	ClientCPU      float64 `json:"client_cpu_s"` // CPU time this process used in that time
+	// Where the latency comes from: the p99 latency of the messages of each
+	// tenth of the burst, in publish order (a publisher running ahead of
+	// delivery shows as growth along it), and the time between two reads
+	// of one connection during the burst.
+	P99ByTenthMs []float64       `json:"p99_by_tenth_ms,omitempty"`
+	ReadGapP50Ms float64         `json:"read_gap_p50_ms"`
+	ReadGapP99Ms float64         `json:"read_gap_p99_ms"`
+	TimedOut     string          `json:"timed_out,omitempty"`
+	ServerStats  json.RawMessage `json:"server_stats,omitempty"`
+	Error        string          `json:"error,omitempty"`
 }
 
 // JSON returns the result line, with Extra's fields appended when extra.
@@ -142,6 +149,9 @@ type sub struct {
 	seen   []uint64 // bitset of sequence numbers received
 	got    int
 	lat    []int64 // nanoseconds, one per delivery
+	tenth  []uint8 // the tenth of the burst each of lat's messages was published in
+	gaps   []int64 // nanoseconds between two reads
+	read   int64   // unix nanos of the last read
 	dups   int64
 	bad    int64
 	frames int64
@@ -167,6 +177,7 @@ func (s *sub) emit(p []byte) {
 	s.seen[w] |= bit
 	s.got++
 	s.lat = append(s.lat, s.now-ts)
+	s.tenth = append(s.tenth, uint8(seq*10/s.count))
 	s.last = s.now
 	if s.got == s.count {
 		s.onDone()
@@ -184,6 +195,10 @@ func (s *sub) loop(delivered *atomic.Int64) {
 		}
 		buf = msg[:0]
 		s.now = time.Now().UnixNano()
+		if s.read != 0 {
+			s.gaps = append(s.gaps, s.now-s.read)
+		}
+		s.read = s.now
 		s.frames++
 		before := s.got
 		Payloads(msg, s.emitFn)
@@ -379,7 +394,7 @@ wait:
 				x.Error = br.err.Error()
 				break wait
 			}
-			x.PublishSeconds = round(br.PublishSeconds, 3)
+			x.PublishSeconds = round(br.PublishSeconds, 6)
 		case <-timeout.C:
 			x.TimedOut = fmt.Sprintf("not all delivered within %s", cfg.Timeout)
 			break wait
@@ -398,7 +413,7 @@ wait:
 	if !burstReturned {
 		select {
 		case br := <-burstDone:
-			x.PublishSeconds = round(br.PublishSeconds, 3)
+			x.PublishSeconds = round(br.PublishSeconds, 6)
 		case <-time.After(5 * time.Second):
 		}
 	}
@@ -451,14 +466,49 @@ wait:
 	}
 	if len(all) > 0 {
 		slices.Sort(all)
-		pct := func(p float64) float64 { return round(float64(all[int(p*float64(len(all)-1))])/1e6, 2) }
-		res.P50ms, res.P99ms, res.MaxMs, x.MinMs = pct(0.5), pct(0.99), pct(1), pct(0)
+		res.P50ms, res.P99ms, res.MaxMs, x.MinMs = pctMs(all, 0.5), pctMs(all, 0.99), pctMs(all, 1), pctMs(all, 0)
 	}
+	x.P99ByTenthMs, x.ReadGapP50Ms, x.ReadGapP99Ms = latencySources(subs)
 	if x.Error == "" && x.DialFailures > 0 {
 		x.Error = fmt.Sprintf("%d of %d clients could not subscribe: %v", x.DialFailures, cfg.Clients, *firstErr.Load())
 	}
 	cfg.Logf("%s: done in %.1fs", cfg.Transport, time.Since(start).Seconds())
 	return res
+}
+
+// pctMs is the p-quantile of sorted nanoseconds, in milliseconds.
+func pctMs(sorted []int64, p float64) float64 {
+	return round(float64(sorted[int(p*float64(len(sorted)-1))])/1e6, 2)
+}
+
+// latencySources returns the p99 latency of each tenth of the burst, in
+// publish order, and the median and p99 time between two reads of one
+// connection (see Extra).
+func latencySources(subs []*sub) (byTenth []float64, gapP50, gapP99 float64) {
+	var tenths [10][]int64
+	var gaps []int64
+	for _, s := range subs {
+		if s == nil {
+			continue
+		}
+		for i, l := range s.lat {
+			tenths[s.tenth[i]] = append(tenths[s.tenth[i]], l)
+		}
+		gaps = append(gaps, s.gaps...)
+	}
+	for _, l := range tenths {
+		if len(l) == 0 {
+			byTenth = append(byTenth, 0)
+			continue
+		}
+		slices.Sort(l)
+		byTenth = append(byTenth, pctMs(l, 0.99))
+	}
+	if len(gaps) > 0 {
+		slices.Sort(gaps)
+		gapP50, gapP99 = pctMs(gaps, 0.5), pctMs(gaps, 0.99)
+	}
+	return byTenth, gapP50, gapP99
 }
 
 // serverCPU returns the server's CPU seconds from /stats, or 0.

@@ -47,6 +47,11 @@ func TestSmoke(t *testing.T) {
 			require.Equal(t, 50, res.Extra.Complete)
 			require.Positive(t, res.DeliveriesPerSec)
 			require.Positive(t, res.Extra.PublishSeconds)
+			require.Len(t, res.Extra.P99ByTenthMs, 10)
+			for i, p99 := range res.Extra.P99ByTenthMs {
+				require.Positive(t, p99, "tenth %d of the burst", i)
+			}
+			require.Contains(t, string(line), `"read_gap_p99_ms":`)
 
 			var m map[string]any
 			require.NoError(t, json.Unmarshal(res.JSON(false), &m))
