@@ -23,7 +23,6 @@ import (
 	_ "net/http/pprof" // on the -debug address only (http.DefaultServeMux)
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -52,16 +51,11 @@ func main() {
 	if limit, ok := proc.RaiseFileLimit(10_064); !ok {
 		log.Printf("warning: open-file limit is %d", limit)
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	stopProfile, err := proc.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer stopProfile()
 	if *debug != "" {
 		go func() { log.Print(http.ListenAndServe(*debug, nil)) }()
 	}

@@ -24,7 +24,6 @@ import (
 	"log"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strings"
 
 	"github.com/hubbubhq/hubbub/cmd/internal/load"
@@ -58,16 +57,11 @@ func main() {
 	if limit, ok := proc.RaiseFileLimit(uint64(cfg.Clients) + 64); !ok {
 		log.Fatalf("open-file limit %d is too low for %d clients: raise the hard limit (ulimit -Hn)", limit, cfg.Clients)
 	}
-	if *cpuprofile != "" {
-		f, err := os.Create(*cpuprofile)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
-		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	stopProfile, err := proc.StartCPUProfile(*cpuprofile)
+	if err != nil {
+		log.Fatal(err)
 	}
+	defer stopProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res := load.Run(ctx, cfg)
@@ -76,7 +70,7 @@ func main() {
 		if res.Extra.Error != "" {
 			log.Print(res.Extra.Error)
 		}
-		pprof.StopCPUProfile() // os.Exit skips the deferred stop
+		stopProfile() // os.Exit skips the deferred stop
 		os.Exit(1)
 	}
 }
