@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/hubbubhq/hubbub/internal/shardmap"
 )
 
 // room is the engine's live view of one room: its local members (with a
@@ -105,31 +107,12 @@ func isExcepted(s *Session, except []*Session) bool {
 	return false
 }
 
-const shardCount = 32
-
-func shardOf(key string) uint32 {
-	h := uint32(2166136261) // FNV-1a
-	for i := 0; i < len(key); i++ {
-		h ^= uint32(key[i])
-		h *= 16777619
-	}
-	return h % shardCount
-}
-
 // roomRegistry maps room names to rooms, in shards so that joins to
 // different rooms do not contend on one lock.
-type roomRegistry struct {
-	shards [shardCount]struct {
-		mu    sync.RWMutex
-		rooms map[string]*room
-	}
-}
+type roomRegistry struct{ m shardmap.Map[string, *room] }
 
 func (rr *roomRegistry) get(name string) *room {
-	sh := &rr.shards[shardOf(name)]
-	sh.mu.RLock()
-	r := sh.rooms[name]
-	sh.mu.RUnlock()
+	r, _ := rr.m.Get(name)
 	return r
 }
 
@@ -138,149 +121,87 @@ func (rr *roomRegistry) getOrCreate(name string, mk func() *room) *room {
 	if r := rr.get(name); r != nil {
 		return r
 	}
-	sh := &rr.shards[shardOf(name)]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	if r := sh.rooms[name]; r != nil {
-		return r
-	}
-	if sh.rooms == nil {
-		sh.rooms = make(map[string]*room)
-	}
-	r := mk()
-	sh.rooms[name] = r
+	var r *room
+	rr.m.Update(name, func(old *room, ok bool) (*room, bool) {
+		if !ok {
+			old = mk()
+		}
+		r = old
+		return old, true
+	})
 	return r
 }
 
 // dropIfIdle removes r if it is idle. Lock order: shard, then room.
 func (rr *roomRegistry) dropIfIdle(r *room, now int64) bool {
-	sh := &rr.shards[shardOf(r.name)]
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.dead || !r.idle(now) {
-		return false
-	}
-	r.dead = true
-	delete(sh.rooms, r.name)
-	return true
+	dropped := false
+	rr.m.Update(r.name, func(cur *room, ok bool) (*room, bool) {
+		if !ok || cur != r {
+			return cur, ok
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.dead || !r.idle(now) {
+			return cur, true
+		}
+		r.dead, dropped = true, true
+		return nil, false
+	})
+	return dropped
 }
 
 // all returns every room, for sweeping and shutdown.
 func (rr *roomRegistry) all() []*room {
 	var out []*room
-	for i := range rr.shards {
-		sh := &rr.shards[i]
-		sh.mu.RLock()
-		for _, r := range sh.rooms {
-			out = append(out, r)
-		}
-		sh.mu.RUnlock()
-	}
+	rr.m.Range(func(_ string, r *room) bool {
+		out = append(out, r)
+		return true
+	})
 	return out
 }
 
-func (rr *roomRegistry) count() int {
-	n := 0
-	for i := range rr.shards {
-		sh := &rr.shards[i]
-		sh.mu.RLock()
-		n += len(sh.rooms)
-		sh.mu.RUnlock()
-	}
-	return n
-}
+func (rr *roomRegistry) count() int { return rr.m.Len() }
 
 // sessionRegistry indexes open sessions by id and by user, in shards.
 type sessionRegistry struct {
-	byID [shardCount]struct {
-		mu       sync.RWMutex
-		sessions map[string]*Session
-	}
-	byUser [shardCount]struct {
-		mu    sync.RWMutex
-		users map[string][]*Session
-	}
+	byID   shardmap.Map[string, *Session]
+	byUser shardmap.Map[string, []*Session] // copy on write: readers keep the slice they got
 }
 
 func (sr *sessionRegistry) add(s *Session) {
-	sh := &sr.byID[shardOf(s.id)]
-	sh.mu.Lock()
-	if sh.sessions == nil {
-		sh.sessions = make(map[string]*Session)
-	}
-	sh.sessions[s.id] = s
-	sh.mu.Unlock()
-
-	us := &sr.byUser[shardOf(s.user)]
-	us.mu.Lock()
-	if us.users == nil {
-		us.users = make(map[string][]*Session)
-	}
-	us.users[s.user] = append(us.users[s.user], s)
-	us.mu.Unlock()
+	sr.byID.Put(s.id, s)
+	sr.byUser.Update(s.user, func(list []*Session, _ bool) ([]*Session, bool) {
+		return append(list, s), true // past every reader's length
+	})
 }
 
 func (sr *sessionRegistry) remove(s *Session) {
-	sh := &sr.byID[shardOf(s.id)]
-	sh.mu.Lock()
-	delete(sh.sessions, s.id)
-	sh.mu.Unlock()
-
-	us := &sr.byUser[shardOf(s.user)]
-	us.mu.Lock()
-	list := us.users[s.user]
-	for i, x := range list {
-		if x == s {
+	sr.byID.Delete(s.id)
+	sr.byUser.Update(s.user, func(list []*Session, _ bool) ([]*Session, bool) {
+		if i := slices.Index(list, s); i >= 0 {
 			list = append(list[:i:i], list[i+1:]...) // copy: readers may hold the old slice
-			break
 		}
-	}
-	if len(list) == 0 {
-		delete(us.users, s.user)
-	} else {
-		us.users[s.user] = list
-	}
-	us.mu.Unlock()
+		return list, len(list) > 0
+	})
 }
 
 func (sr *sessionRegistry) get(id string) *Session {
-	sh := &sr.byID[shardOf(id)]
-	sh.mu.RLock()
-	s := sh.sessions[id]
-	sh.mu.RUnlock()
+	s, _ := sr.byID.Get(id)
 	return s
 }
 
 // ofUser returns the sessions of a user. The slice must not be modified.
 func (sr *sessionRegistry) ofUser(user string) []*Session {
-	us := &sr.byUser[shardOf(user)]
-	us.mu.RLock()
-	list := us.users[user]
-	us.mu.RUnlock()
+	list, _ := sr.byUser.Get(user)
 	return list
 }
 
 // each calls fn for every session, holding one shard's read lock at a time.
 func (sr *sessionRegistry) each(fn func(*Session)) {
-	for i := range sr.byID {
-		sh := &sr.byID[i]
-		sh.mu.RLock()
-		for _, s := range sh.sessions {
-			fn(s)
-		}
-		sh.mu.RUnlock()
-	}
+	sr.byID.Range(func(_ string, s *Session) bool {
+		fn(s)
+		return true
+	})
 }
 
-func (sr *sessionRegistry) count() int {
-	n := 0
-	for i := range sr.byID {
-		sh := &sr.byID[i]
-		sh.mu.RLock()
-		n += len(sh.sessions)
-		sh.mu.RUnlock()
-	}
-	return n
-}
+func (sr *sessionRegistry) count() int { return sr.byID.Len() }

@@ -249,7 +249,10 @@ func truncateReason(s string) string {
 
 // connOf returns the conn of a melody session between onConnect and
 // onDisconnect, and nil outside.
-func (h *Handler) connOf(ms *melody.Session) *conn { return h.live.get(ms) }
+func (h *Handler) connOf(ms *melody.Session) *conn {
+	c, _ := h.live.Get(ms)
+	return c
+}
 
 // onConnect runs on the connection's goroutine once the handshake is done
 // and melody registered the session, before its write goroutine starts:
@@ -259,7 +262,7 @@ func (h *Handler) connOf(ms *melody.Session) *conn { return h.live.get(ms) }
 func (h *Handler) onConnect(ms *melody.Session) {
 	c := ms.Request.Context().Value(connCtxKey{}).(*conn)
 	ms.Request = nil
-	h.live.add(ms, c)
+	h.live.Put(ms, c)
 	c.attach(ms)
 	if h.isClosed() {
 		c.sess.Load().Close(engine.ReasonGoingAway)
@@ -355,7 +358,7 @@ func (h *Handler) onDisconnect(ms *melody.Session) {
 	if c == nil {
 		return
 	}
-	h.live.remove(ms)
+	h.live.Delete(ms)
 	if s := c.sess.Load(); s != nil {
 		s.Close(c.disconnectReason())
 	}

@@ -82,7 +82,7 @@ func TestLiveMapFollowsConnections(t *testing.T) {
 	defer srv.Close()
 	defer h.Close()
 	defer func() { require.NoError(t, e.Shutdown(context.Background())) }()
-	live := h.live.len
+	live := h.live.Len
 
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
 	var conns []*websocket.Conn

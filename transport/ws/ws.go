@@ -81,6 +81,7 @@ import (
 
 	"github.com/hubbubhq/hubbub/engine"
 	"github.com/hubbubhq/hubbub/internal/httpx"
+	"github.com/hubbubhq/hubbub/internal/shardmap"
 )
 
 // Defaults for zero Config fields.
@@ -244,7 +245,10 @@ type Handler struct {
 	conns  map[*conn]struct{} // requests being upgraded and open connections
 	wg     sync.WaitGroup     // one per entry of conns
 
-	live *liveConns // melody's sessions and their conns
+	// live maps melody's sessions to their conns from onConnect to
+	// onDisconnect (a key map in every melody session would cost each
+	// connection ~300 bytes more than an entry here).
+	live shardmap.Map[*melody.Session, *conn]
 
 	budget *writeBudget // nil: unlimited
 }
@@ -259,7 +263,6 @@ func New(e *engine.Engine, cfg Config) *Handler {
 		log:     cfg.Logger,
 		origins: httpx.NewOrigins(cfg.AllowedOrigins, cfg.AllowAllOrigins),
 		conns:   make(map[*conn]struct{}),
-		live:    newLiveConns(),
 	}
 	if cfg.MaxWritesPerSecond > 0 {
 		h.budget = newWriteBudget(cfg.MaxWritesPerSecond)
@@ -385,7 +388,7 @@ func (h *Handler) serveConn(uw *upgradeWriter, c *conn, s *engine.Session, done 
 			ms := c.ms
 			c.mu.Unlock()
 			if ms != nil {
-				h.live.remove(ms) // melody will not call onDisconnect
+				h.live.Delete(ms) // melody will not call onDisconnect
 			}
 			_ = uw.conn.Close()
 			s.Close(engine.CloseReason{Code: engine.CloseInternal, Text: "internal error"})
