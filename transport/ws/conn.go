@@ -3,6 +3,7 @@ package ws
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
@@ -18,13 +19,15 @@ var _ engine.Conn = (*conn)(nil)
 
 // conn is one WebSocket connection as the engine sees it (engine.Conn).
 //
-// Writing is a small state machine under mu: frames wait in q; when no
-// message is in flight, pumpLocked drains q and hands melody one message;
-// melody's write goroutine reports it written (sent), which clears the
-// in-flight mark and pumps again. Send pushes and then pumps under mu, and
-// sent clears the mark under mu before it drains, so a frame pushed while a
-// message is in flight is always drained by the sent that follows: no frame
-// is stranded and no goroutine waits for frames.
+// Writing is a small state machine under mu. Frames wait in q; control
+// frames that gorilla writes (pongs, the echo of a client's close) wait in
+// ctl. A conn with something to write is queued once in the Handler's
+// writers (queued); a writer drains everything into one buffer (flush) and
+// writes it without waiting, so at most one write per connection is under
+// way (busy). What the socket does not take at once is written by a
+// goroutine of the conn's own (waiting), bounded by Config.WriteTimeout.
+// When a write completes the conn queues itself again if more came in
+// meanwhile: no frame is stranded and no goroutine waits for frames.
 type conn struct {
 	h      *Handler
 	q      *sendq.Queue
@@ -34,23 +37,30 @@ type conn struct {
 	cause atomic.Pointer[engine.CloseReason] // first read or write error
 
 	mu       sync.Mutex
+	sock     *socket         // set when the connection is taken from net/http
 	ms       *melody.Session // nil until melody's connect callback
-	inFlight bool            // a data message is in melody's channel or being written
-	waiting  bool            // queued for a turn of the Handler's write budget
-	buf      *batch          // the pooled buffer of that message; nil for a single frame
+	attached bool            // the handshake is written: writes go through the writers
+	queued   bool            // in the writers' FIFO
+	busy     bool            // a write is under way
+	waiting  bool            // ... on a goroutine waiting for the client to read
+	ctl      []byte          // control frames queued by gorilla
 	closeMsg []byte          // close frame payload once Close was called
 	reason   engine.CloseReason
-	done     bool // the close message was handed to melody, or melody's session is closed
+	// closeSent: the close frame is written or being written; nothing
+	// follows it. sockClosing: close the socket once the write under way
+	// is done (melody ended the connection, or the close frame is out).
+	closeSent, sockClosing, sockClosed bool
 }
 
 func newConn(h *Handler, remote string) *conn {
 	return &conn{h: h, q: sendq.New(h.cfg.QueueBytes), remote: remote}
 }
 
-// Send queues frame and, when no message is being written, writes every
-// queued frame as one message. It never blocks. It returns sendq.ErrFull
-// when the queue would pass Config.QueueBytes (the engine then closes the
-// session as a slow consumer) and sendq.ErrClosed after Close.
+// Send queues frame and, unless a write for this connection is already
+// queued or under way, queues the connection for a write. It never blocks.
+// It returns sendq.ErrFull when the queue would pass Config.QueueBytes (the
+// engine then closes the session as a slow consumer) and sendq.ErrClosed
+// after Close.
 //
 // The first ErrFull closes the queue: every later frame is refused too,
 // even if the queue drains before the engine's asynchronous close has run.
@@ -69,24 +79,41 @@ func (c *conn) Send(frame []byte) error {
 	return nil
 }
 
-// scheduleLocked writes the queued frames now if the Handler's write
-// budget allows, or queues c for its turn. Called with mu held.
+// scheduleLocked queues c for a write when it has something to write and
+// no write is queued or under way; when it has nothing left and the socket
+// is to be closed, it closes it. Called with mu held.
 func (c *conn) scheduleLocked() {
-	if c.ms == nil || c.inFlight || c.done || c.waiting {
+	if !c.attached || c.queued || c.busy || c.sockClosed {
 		return
 	}
-	if c.h.budget == nil || c.h.budget.take(c) {
-		c.pumpLocked()
+	if !c.pendingLocked() {
+		if c.sockClosing {
+			c.closeSocketLocked()
+		}
 		return
 	}
-	c.waiting = true
+	c.queued = true
+	c.h.writers.push(c)
+}
+
+// pendingLocked reports whether c has anything to write.
+func (c *conn) pendingLocked() bool {
+	if len(c.ctl) > 0 {
+		return true
+	}
+	if c.sockClosing || c.closeSent {
+		return false
+	}
+	n, _ := c.q.Len()
+	return n > 0 || c.closeMsg != nil
 }
 
 // Close sends a close frame with the reason's code and text after the
-// message in flight and, except for a slow consumer, after the frames still
-// queued (one last batch); a slow consumer's queued frames are dropped, as
-// the client recovers them from history. Once the close frame is written
-// melody drops the TCP connection. Close does not wait and is idempotent.
+// write under way and, except for a slow consumer, after the frames still
+// queued (one last message); a slow consumer's queued frames are dropped,
+// as the client recovers them from history. Once the close frame is
+// written the TCP connection is closed. Close does not wait and is
+// idempotent.
 func (c *conn) Close(r engine.CloseReason) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -97,86 +124,177 @@ func (c *conn) Close(r engine.CloseReason) error {
 	c.closeMsg = websocket.FormatCloseMessage(sendableCode(r.Code), truncateReason(r.Text))
 	c.q.Close()
 	if r.Code == engine.CloseSlowConsumer {
-		b := batchPool.Get().(*batch)
-		b.frames = c.q.Drain(b.frames[:0])
-		clear(b.frames)
-		putBatch(b)
+		o := outPool.Get().(*out)
+		o.frames = c.q.Drain(o.frames[:0])
+		clear(o.frames)
+		putOut(o)
 	}
-	c.pumpLocked()
+	c.scheduleLocked()
 	return nil
 }
 
-// attach binds the melody session and writes what was queued before.
+// attach runs once the handshake is written: what was queued before goes.
 func (c *conn) attach(ms *melody.Session) {
 	c.mu.Lock()
 	c.ms = ms
-	c.pumpLocked()
+	c.attached = true
+	c.scheduleLocked()
 	c.mu.Unlock()
 }
 
-// sent runs on melody's write goroutine after our message was written.
-func (c *conn) sent() {
+func (c *conn) handshakeDone() bool {
 	c.mu.Lock()
-	if c.buf != nil {
-		putBatch(c.buf)
-		c.buf = nil
-	}
-	c.inFlight = false
-	if n, _ := c.q.Len(); n > 0 {
-		c.scheduleLocked()
-	} else {
-		c.pumpLocked() // the close message, if any
-	}
-	c.mu.Unlock()
-	if c.h.budget != nil {
-		c.h.budget.serve() // this write's completion hands out due tokens
-	}
+	defer c.mu.Unlock()
+	return c.attached
 }
 
-// pumpLocked hands melody the next message: every queued frame as one
-// batch, or, once Close was called and nothing is left, the close message.
-// It does nothing while a message is in flight. Called with mu held; melody
-// only puts the message in its channel, which has room by construction.
-func (c *conn) pumpLocked() {
-	if c.ms == nil || c.inFlight || c.done {
+// writeControl queues a frame gorilla writes after the handshake; queued
+// is false before it (the handshake answer is written directly).
+func (c *conn) writeControl(p []byte) (n int, queued bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.attached:
+		return 0, false, nil
+	case c.sockClosed:
+		return 0, true, net.ErrClosed
+	case c.closeSent:
+		return len(p), true, nil // nothing may follow our close frame
+	}
+	c.ctl = append(c.ctl, p...)
+	c.scheduleLocked()
+	return len(p), true, nil
+}
+
+// ping queues a ping frame (Handler.pingAll).
+func (c *conn) ping() {
+	c.mu.Lock()
+	if c.attached && !c.sockClosing && !c.closeSent {
+		c.ctl = append(c.ctl, finBit|opPing, 0)
+		c.scheduleLocked()
+	}
+	c.mu.Unlock()
+}
+
+// closeSocket closes the socket once nothing is being written (melody
+// calls it through socket.Close when the connection ends). A write that
+// waits for the client is cut short: the client is gone or has closed.
+func (c *conn) closeSocket() {
+	c.mu.Lock()
+	if c.waiting {
+		c.sockClosed = true
+		_ = c.sock.Conn.Close()
+	} else {
+		c.closeSocketLocked()
+	}
+	c.mu.Unlock()
+}
+
+func (c *conn) closeSocketLocked() {
+	c.sockClosing = true
+	if c.sockClosed || c.busy || c.queued {
+		return // the write under way or queued closes it (scheduleLocked)
+	}
+	c.sockClosed = true
+	_ = c.sock.Conn.Close()
+}
+
+// flush runs on a writer: it writes everything c has queued as one buffer,
+// as far as the socket takes it now, and leaves the rest to a goroutine
+// that waits for the client.
+func (c *conn) flush() {
+	c.mu.Lock()
+	c.queued = false
+	if c.busy || c.sockClosed {
+		c.mu.Unlock()
 		return
 	}
-	if n, _ := c.q.Len(); n > 0 {
-		if c.waiting {
-			return // the budget pumps c in turn
+	o := c.fillLocked()
+	if o == nil {
+		c.scheduleLocked()
+		c.mu.Unlock()
+		return
+	}
+	c.busy = true
+	c.mu.Unlock()
+
+	n, err := c.sock.tryWrite(o.p)
+	if err != nil || n == len(o.p) {
+		c.wrote(o, err)
+		return
+	}
+	o.p = o.p[n:]
+	c.mu.Lock()
+	c.waiting = true
+	c.mu.Unlock()
+	go c.writeRest(o)
+}
+
+// writeRest writes what the socket did not take at once.
+func (c *conn) writeRest(o *out) {
+	c.wrote(o, c.sock.writeAll(o.p, c.h.cfg.WriteTimeout))
+}
+
+// wrote ends a write: on an error the connection is closed (melody's
+// reading goroutine then ends it), else c is queued again if more is
+// waiting, or the socket closed after the close frame.
+func (c *conn) wrote(o *out, err error) {
+	closes := o.closes
+	putOut(o)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.busy, c.waiting = false, false
+	if err != nil {
+		c.setCause(engine.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "connection lost"})
+		c.h.log.Debug("hubbub/ws: write failed", "remote", c.remote, "err", err)
+		c.sockClosing = true
+		c.closeSocketLocked()
+		return
+	}
+	if closes {
+		c.sockClosing = true
+	}
+	c.scheduleLocked()
+}
+
+// fillLocked moves what c has to write into one pooled buffer: the
+// control frames, then every queued frame as one text message (a single
+// frame as itself, several as a JSON array), then the close frame once
+// nothing else is left. It returns nil when there is nothing to write.
+func (c *conn) fillLocked() *out {
+	if !c.pendingLocked() {
+		return nil
+	}
+	o := outPool.Get().(*out)
+	b := append(o.b[:0], c.ctl...)
+	if cap(c.ctl) > maxPooledCtl {
+		c.ctl = nil
+	} else {
+		c.ctl = c.ctl[:0]
+	}
+	start := 0
+	if !c.sockClosing && !c.closeSent {
+		if n, _ := c.q.Len(); n > 0 {
+			o.frames = c.q.Drain(o.frames[:0])
+			at := len(b)
+			b = append(b, make([]byte, maxHeaderBytes)...)
+			b = engine.AppendBatch(b, o.frames)
+			clear(o.frames)
+			h := putHeader(b[at:at+maxHeaderBytes], opText, len(b)-at-maxHeaderBytes)
+			// Close the gap before the header: move the control frames up.
+			copy(b[h:at+h], b[:at])
+			start = h
 		}
-		b := batchPool.Get().(*batch)
-		b.frames = c.q.Drain(b.frames[:0])
-		var msg []byte
-		switch len(b.frames) {
-		case 0:
-			putBatch(b)
-			return
-		case 1:
-			// Frames are immutable until delivered: write it as it is.
-			msg = b.frames[0]
-			clear(b.frames)
-			putBatch(b)
-			b = nil
-		default:
-			b.b = engine.AppendBatch(b.b[:0], b.frames)
-			clear(b.frames)
-			msg = b.b
-		}
-		if err := c.ms.Write(msg); err != nil { // melody's session is closed
-			if b != nil {
-				putBatch(b)
+		if c.closeMsg != nil && c.q.Closed() {
+			if n, _ := c.q.Len(); n == 0 {
+				b = append(b, finBit|opClose, byte(len(c.closeMsg)))
+				b = append(b, c.closeMsg...)
+				c.closeSent, o.closes = true, true
 			}
-			c.done = true
-			return
 		}
-		c.inFlight, c.buf = true, b
-		return
 	}
-	if c.closeMsg != nil {
-		c.done = true
-		_ = c.ms.CloseWithMsg(c.closeMsg)
-	}
+	o.b, o.p = b, b[start:]
+	return o
 }
 
 // setCause records the first error seen on the connection.
@@ -197,28 +315,30 @@ func (c *conn) disconnectReason() engine.CloseReason {
 	return engine.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "connection lost"}
 }
 
-// batch is a pooled write buffer: the frames drained from the queue and
-// the JSON array they are encoded into.
-type batch struct {
-	b      []byte
+// out is a pooled write buffer: the frames drained from the queue, the
+// bytes they are encoded into, and the part still to be written.
+type out struct {
+	b, p   []byte
 	frames [][]byte
+	closes bool // ends with the close frame
 }
 
-var batchPool = sync.Pool{New: func() any { return new(batch) }}
+var outPool = sync.Pool{New: func() any { return new(out) }}
 
 // Buffers above these sizes are left to the garbage collector, so that one
 // burst does not pin a large buffer in the pool.
 const (
 	maxPooledBytes  = 256 << 10
 	maxPooledFrames = 4 << 10
+	maxPooledCtl    = 256
 )
 
-func putBatch(b *batch) {
-	if cap(b.b) > maxPooledBytes || cap(b.frames) > maxPooledFrames {
+func putOut(o *out) {
+	if cap(o.b) > maxPooledBytes || cap(o.frames) > maxPooledFrames {
 		return
 	}
-	b.b, b.frames = b.b[:0], b.frames[:0]
-	batchPool.Put(b)
+	o.b, o.p, o.frames, o.closes = o.b[:0], nil, o.frames[:0], false
+	outPool.Put(o)
 }
 
 // sendableCode maps codes that must not appear in a close frame (RFC 6455
@@ -301,13 +421,6 @@ func (h *Handler) onBinary(ms *melody.Session, msg []byte) {
 	}
 	h.log.Info("hubbub/ws: binary message", "session", s.ID(), "user", s.UserID(), "remote", c.remote, "bytes", len(msg))
 	s.Close(engine.CloseReason{Code: engine.CloseUnsupported, Text: "binary messages are not supported: send JSON text messages"})
-}
-
-// onSent runs on melody's write goroutine after a text message was written.
-func (h *Handler) onSent(ms *melody.Session, _ []byte) {
-	if c := h.connOf(ms); c != nil {
-		c.sent()
-	}
 }
 
 // onError records why the connection is ending. It may run inside

@@ -14,6 +14,7 @@ import (
 // body) is written to the connection as HTTP/1.1 with Connection: close.
 type upgradeWriter struct {
 	conn     net.Conn
+	sock     *socket // conn as gorilla sees it after Hijack
 	req      *http.Request // a copy with only what the handshake reads
 	header   http.Header
 	hijacked bool
@@ -28,7 +29,7 @@ var wsHeaders = []string{"Connection", "Upgrade", "Sec-Websocket-Version", "Sec-
 // hijack takes the connection from net/http. taken reports whether it did
 // (on an error after that, the connection is already closed, so no HTTP
 // answer can be written).
-func hijack(w http.ResponseWriter, r *http.Request) (u *upgradeWriter, taken bool, err error) {
+func hijack(w http.ResponseWriter, r *http.Request, c *conn) (u *upgradeWriter, taken bool, err error) {
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return nil, false, errors.New("the ResponseWriter cannot be hijacked")
@@ -49,7 +50,11 @@ func hijack(w http.ResponseWriter, r *http.Request) (u *upgradeWriter, taken boo
 	}
 	req := &http.Request{Method: r.Method, URL: r.URL, Proto: r.Proto, ProtoMajor: r.ProtoMajor, ProtoMinor: r.ProtoMinor,
 		Header: hdr, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI}
-	return &upgradeWriter{conn: conn, req: req, header: make(http.Header)}, true, nil
+	sock := newSocket(conn, c)
+	c.mu.Lock()
+	c.sock = sock
+	c.mu.Unlock()
+	return &upgradeWriter{conn: conn, sock: sock, req: req, header: make(http.Header)}, true, nil
 }
 
 func (u *upgradeWriter) Header() http.Header { return u.header }
@@ -88,7 +93,7 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// The handshake holds its own references for as long as it needs
 	// them; the connection must not keep the request alive.
 	u.req, u.header = nil, nil
-	return u.conn, bufio.NewReadWriter(bufio.NewReaderSize(u.conn, readBufferSize), bufio.NewWriterSize(u.conn, 16)), nil
+	return u.sock, bufio.NewReadWriter(bufio.NewReaderSize(u.sock, readBufferSize), bufio.NewWriterSize(u.sock, 16)), nil
 }
 
 // finish closes a connection that was not upgraded.

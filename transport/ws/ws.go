@@ -250,7 +250,8 @@ type Handler struct {
 	// connection ~300 bytes more than an entry here).
 	live shardmap.Map[*melody.Session, *conn]
 
-	budget *writeBudget // nil: unlimited
+	writers *writers
+	pinger  *time.Timer
 }
 
 // New returns a Handler that serves WebSocket connections for e. It starts
@@ -264,9 +265,8 @@ func New(e *engine.Engine, cfg Config) *Handler {
 		origins: httpx.NewOrigins(cfg.AllowedOrigins, cfg.AllowAllOrigins),
 		conns:   make(map[*conn]struct{}),
 	}
-	if cfg.MaxWritesPerSecond > 0 {
-		h.budget = newWriteBudget(cfg.MaxWritesPerSecond)
-	}
+	h.writers = newWriters(runtime.GOMAXPROCS(0), cfg.MaxWritesPerSecond)
+	h.pinger = time.AfterFunc(cfg.PingInterval, h.pingAll)
 
 	m := melody.New()
 	m.Upgrader.CheckOrigin = h.origins.Allowed // already checked; never melody's allow-all default
@@ -275,7 +275,7 @@ func New(e *engine.Engine, cfg Config) *Handler {
 	m.Upgrader.WriteBufferPool = new(sync.Pool)
 	m.Upgrader.Error = h.upgradeError
 	m.Config.MaxMessageSize = cfg.hardLimit()
-	m.Config.PingPeriod = cfg.PingInterval
+	m.Config.PingPeriod = noPings // the Handler pings (pingAll)
 	m.Config.PongWait = cfg.PongTimeout
 	m.Config.WriteWait = cfg.WriteTimeout
 	m.Config.MessageBufferSize = melodyBufferSize
@@ -283,7 +283,6 @@ func New(e *engine.Engine, cfg Config) *Handler {
 	m.HandleConnect(h.onConnect)
 	m.HandleMessage(h.onMessage)
 	m.HandleMessageBinary(h.onBinary)
-	m.HandleSentMessage(h.onSent)
 	m.HandleError(h.onError)
 	m.HandleDisconnect(h.onDisconnect)
 	h.m = m
@@ -360,7 +359,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// own, so that net/http's per-connection state (its 4 KiB read and
 	// write buffers, the request, the serve goroutine's grown stack) is
 	// freed now instead of living as long as the WebSocket.
-	uw, taken, err := hijack(w, r)
+	uw, taken, err := hijack(w, r, c)
 	if err != nil {
 		h.log.Info("hubbub/ws: upgrade failed", "remote", r.RemoteAddr, "err", err)
 		if !taken {
@@ -439,13 +438,31 @@ func (h *Handler) Close() error {
 	// melody checks that its hub is open and then sends to it, so a hub
 	// stopped in between would block that connection's goroutine forever.
 	h.wg.Wait()
-	if h.budget != nil {
-		h.budget.stop()
-	}
+	h.pinger.Stop()
+	h.writers.stop()
 	if err := h.m.Close(); err != nil && !errors.Is(err, melody.ErrClosed) {
 		return err
 	}
 	return nil
+}
+
+// noPings is melody's ping period: never, as the Handler pings every
+// connection itself (pingAll) through the writers, so that melody's write
+// goroutine never writes and keeps its smallest stack.
+const noPings = 1 << 62
+
+// pingAll queues a ping for every connection and runs again after
+// Config.PingInterval.
+func (h *Handler) pingAll() {
+	h.live.Range(func(_ *melody.Session, c *conn) bool {
+		c.ping()
+		return true
+	})
+	h.mu.Lock()
+	if !h.closed {
+		h.pinger.Reset(h.cfg.PingInterval)
+	}
+	h.mu.Unlock()
 }
 
 func (h *Handler) isClosed() bool {
