@@ -92,6 +92,15 @@ type Config struct {
 	// HistoryTTL is how long an event stays in history, and how long an
 	// empty room keeps its history for members who come back. Default 2m.
 	HistoryTTL time.Duration
+
+	// MaxLagWait bounds how long one Target.Emit waits while a transport
+	// reports that its connections, taken together, are behind (see
+	// Backlog): most of them have a queue the machine has not had the CPU
+	// to write. Waiting there keeps a burst's backlog with the publisher,
+	// so queues stay short and delivery latency bounded; a few clients
+	// that stopped reading never make Emit wait. Default 100 ms; negative
+	// never waits.
+	MaxLagWait time.Duration
 }
 
 // Defaults for zero Config fields.
@@ -102,6 +111,7 @@ const (
 	DefaultMaxPendingFrames   = 256
 	DefaultHistorySize        = 256
 	DefaultHistoryTTL         = 2 * time.Minute
+	DefaultMaxLagWait         = 100 * time.Millisecond
 )
 
 func (c Config) withDefaults() Config {
@@ -131,6 +141,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HistoryTTL <= 0 {
 		c.HistoryTTL = DefaultHistoryTTL
+	}
+	if c.MaxLagWait == 0 {
+		c.MaxLagWait = DefaultMaxLagWait
 	}
 	return c
 }

@@ -56,11 +56,14 @@ func (t Target) Volatile() Target {
 // the copy of the first of them in the order given. Emitting to a room that
 // does not exist does nothing.
 //
-// Emit never waits for clients: each recipient's frame is queued without
-// blocking, and a recipient whose queue is full is closed as a slow consumer
-// (CloseSlowConsumer) so that it reconnects and recovers; the other
-// recipients are not affected. Emit returns an error only for an invalid
-// event name or a payload that does not encode.
+// Emit never waits for any one client: each recipient's frame is queued
+// without blocking, and a recipient whose queue is full is closed as a slow
+// consumer (CloseSlowConsumer) so that it reconnects and recovers; the
+// other recipients are not affected. When a transport reports that its
+// connections as a whole are behind (a burst has outrun the CPU, see
+// Backlog), Emit first waits for them, up to Config.MaxLagWait. Emit
+// returns an error only for an invalid event name or a payload that does
+// not encode.
 func (t Target) Emit(event string, data any) error {
 	e := t.e
 	if err := e.checkName(event); err != nil {
@@ -70,6 +73,7 @@ func (t Target) Emit(event string, data any) error {
 	if err != nil {
 		return err
 	}
+	e.waitForWriters()
 	e.stats.published.Add(1)
 	var seen map[*Session]struct{}
 	if len(t.rooms)+len(t.users) > 1 || t.all && len(t.rooms)+len(t.users) > 0 {

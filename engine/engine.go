@@ -36,6 +36,7 @@ type Engine struct {
 	rooms    roomRegistry
 	sessions sessionRegistry
 	stats    counters
+	backlogs backlogs
 
 	lifeMu   sync.RWMutex // guards stopping against workers.Add
 	stopping bool
@@ -224,10 +225,11 @@ type Stats struct {
 	BadFrames       uint64 `json:"bad_frames"`       // inbound frames answered with an error
 	SlowDisconnects uint64 `json:"slow_disconnects"` // sessions closed because their queue overflowed
 	HandlerPanics   uint64 `json:"handler_panics"`   // recovered handler panics
+	LagWaits        uint64 `json:"lag_waits"`        // Emit calls that waited for transports that were behind (Config.MaxLagWait)
 }
 
 type counters struct {
-	published, delivered, received, badFrames, slowDisconnects, panics atomic.Uint64
+	published, delivered, received, badFrames, slowDisconnects, panics, lagWaits atomic.Uint64
 }
 
 // Stats returns current figures. Counting sessions and rooms takes each
@@ -242,6 +244,7 @@ func (e *Engine) Stats() Stats {
 		BadFrames:       e.stats.badFrames.Load(),
 		SlowDisconnects: e.stats.slowDisconnects.Load(),
 		HandlerPanics:   e.stats.panics.Load(),
+		LagWaits:        e.stats.lagWaits.Load(),
 	}
 }
 

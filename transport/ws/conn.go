@@ -50,6 +50,7 @@ type conn struct {
 	// follows it. sockClosing: close the socket once the write under way
 	// is done (melody ended the connection, or the close frame is out).
 	closeSent, sockClosing, sockClosed bool
+	congested                          bool // counted in Handler.congested (noteBacklogLocked)
 }
 
 func newConn(h *Handler, remote string) *conn {
@@ -74,9 +75,31 @@ func (c *conn) Send(frame []byte) error {
 		return err
 	}
 	c.mu.Lock()
+	c.noteBacklogLocked()
 	c.scheduleLocked()
 	c.mu.Unlock()
 	return nil
+}
+
+// noteBacklogLocked keeps c's place in the Handler's count of congested
+// connections (Handler.Behind): c counts while it has congestedFrames or
+// more queued, unless its write waits for the client — a client that does
+// not read must never hold back publishers. Called with mu held.
+func (c *conn) noteBacklogLocked() {
+	n, _ := c.q.Len()
+	c.setCongestedLocked(n >= congestedFrames && !c.waiting && c.attached && !c.sockClosing)
+}
+
+func (c *conn) setCongestedLocked(v bool) {
+	if c.congested == v {
+		return
+	}
+	c.congested = v
+	if v {
+		c.h.backlog.add(0, 1)
+	} else {
+		c.h.backlog.add(0, -1)
+	}
 }
 
 // scheduleLocked queues c for a write when it has something to write and
@@ -138,6 +161,7 @@ func (c *conn) attach(ms *melody.Session) {
 	c.mu.Lock()
 	c.ms = ms
 	c.attached = true
+	c.h.backlog.add(1, 0)
 	c.scheduleLocked()
 	c.mu.Unlock()
 }
@@ -181,7 +205,8 @@ func (c *conn) ping() {
 // waits for the client is cut short: the client is gone or has closed.
 func (c *conn) closeSocket() {
 	c.mu.Lock()
-	if c.waiting {
+	if c.waiting && !c.sockClosed {
+		c.markClosingLocked()
 		c.sockClosed = true
 		_ = c.sock.Conn.Close()
 	} else {
@@ -190,8 +215,18 @@ func (c *conn) closeSocket() {
 	c.mu.Unlock()
 }
 
-func (c *conn) closeSocketLocked() {
+// markClosingLocked records that the socket is to be closed: c no longer
+// counts as an open connection.
+func (c *conn) markClosingLocked() {
+	if !c.sockClosing && c.attached {
+		c.h.backlog.add(-1, 0)
+	}
 	c.sockClosing = true
+	c.setCongestedLocked(false)
+}
+
+func (c *conn) closeSocketLocked() {
+	c.markClosingLocked()
 	if c.sockClosed || c.busy || c.queued {
 		return // the write under way or queued closes it (scheduleLocked)
 	}
@@ -226,6 +261,7 @@ func (c *conn) flush() {
 	o.p = o.p[n:]
 	c.mu.Lock()
 	c.waiting = true
+	c.setCongestedLocked(false)
 	c.mu.Unlock()
 	go c.writeRest(o)
 }
@@ -247,12 +283,11 @@ func (c *conn) wrote(o *out, err error) {
 	if err != nil {
 		c.setCause(engine.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "connection lost"})
 		c.h.log.Debug("hubbub/ws: write failed", "remote", c.remote, "err", err)
-		c.sockClosing = true
 		c.closeSocketLocked()
 		return
 	}
 	if closes {
-		c.sockClosing = true
+		c.markClosingLocked()
 	}
 	c.scheduleLocked()
 }
@@ -276,6 +311,7 @@ func (c *conn) fillLocked() *out {
 	if !c.sockClosing && !c.closeSent {
 		if n, _ := c.q.Len(); n > 0 {
 			o.frames = c.q.Drain(o.frames[:0])
+			c.setCongestedLocked(false)
 			at := len(b)
 			b = append(b, make([]byte, maxHeaderBytes)...)
 			b = engine.AppendBatch(b, o.frames)

@@ -14,7 +14,7 @@ import (
 // body) is written to the connection as HTTP/1.1 with Connection: close.
 type upgradeWriter struct {
 	conn     net.Conn
-	sock     *socket // conn as gorilla sees it after Hijack
+	sock     *socket       // conn as gorilla sees it after Hijack
 	req      *http.Request // a copy with only what the handshake reads
 	header   http.Header
 	hijacked bool

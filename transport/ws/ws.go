@@ -252,6 +252,9 @@ type Handler struct {
 
 	writers *writers
 	pinger  *time.Timer
+
+	backlog       backlog
+	removeBacklog func()
 }
 
 // New returns a Handler that serves WebSocket connections for e. It starts
@@ -267,6 +270,7 @@ func New(e *engine.Engine, cfg Config) *Handler {
 	}
 	h.writers = newWriters(runtime.GOMAXPROCS(0), cfg.MaxWritesPerSecond)
 	h.pinger = time.AfterFunc(cfg.PingInterval, h.pingAll)
+	h.removeBacklog = e.AddBacklog(&h.backlog)
 
 	m := melody.New()
 	m.Upgrader.CheckOrigin = h.origins.Allowed // already checked; never melody's allow-all default
@@ -437,6 +441,7 @@ func (h *Handler) Close() error {
 	// Stop melody only when no connection can register or unregister:
 	// melody checks that its hub is open and then sends to it, so a hub
 	// stopped in between would block that connection's goroutine forever.
+	h.removeBacklog()
 	h.wg.Wait()
 	h.pinger.Stop()
 	h.writers.stop()
