@@ -28,6 +28,7 @@ import (
 
 	"github.com/hubbubhq/hubbub/cmd/internal/benchsrv"
 	"github.com/hubbubhq/hubbub/cmd/internal/proc"
+	"github.com/hubbubhq/hubbub/engine"
 	"github.com/hubbubhq/hubbub/transport/sse"
 	"github.com/hubbubhq/hubbub/transport/ws"
 )
@@ -37,7 +38,8 @@ func main() {
 	debug := flag.String("debug", "", "serve net/http/pprof on this address (e.g. 127.0.0.1:6060)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file, from start to exit")
 	queue := flag.Int("queue-bytes", 0, "WebSocket send queue per connection in bytes (0: transport default)")
-	writes := flag.Int("ws-writes", 0, "ws.Config.MaxWritesPerSecond (0: transport default, negative: no bound)")
+	writes := flag.Int("ws-writes", 0, "ws.Config.MaxWritesPerSecond (0 or negative: no bound, the default)")
+	lagWait := flag.Duration("lag-wait", 0, "engine.Config.MaxLagWait (0: engine default, negative: publishers never wait)")
 	sseWrites := flag.Int("sse-writes", 0, "sse.Config.MaxWritesPerSecond (0: transport default, negative: no bound)")
 	verbose := flag.Bool("v", false, "log info lines (refused connections, bad frames)")
 	flag.Parse()
@@ -60,7 +62,7 @@ func main() {
 		go func() { log.Print(http.ListenAndServe(*debug, nil)) }()
 	}
 
-	srv := benchsrv.New(benchsrv.Config{Logger: logger, WS: ws.Config{QueueBytes: *queue, MaxWritesPerSecond: *writes},
+	srv := benchsrv.New(benchsrv.Config{Logger: logger, Engine: engine.Config{MaxLagWait: *lagWait}, WS: ws.Config{QueueBytes: *queue, MaxWritesPerSecond: *writes},
 		SSE: sse.Config{MaxWritesPerSecond: *sseWrites}})
 	hs := &http.Server{Addr: *addr, Handler: srv}
 	errc := make(chan error, 1)

@@ -260,6 +260,11 @@ func (c *conn) flush() {
 	}
 	o.p = o.p[n:]
 	c.mu.Lock()
+	if c.sockClosing { // melody ended the connection meanwhile: nobody would read the rest
+		c.mu.Unlock()
+		c.wrote(o, net.ErrClosed)
+		return
+	}
 	c.waiting = true
 	c.setCongestedLocked(false)
 	c.mu.Unlock()
@@ -302,11 +307,7 @@ func (c *conn) fillLocked() *out {
 	}
 	o := outPool.Get().(*out)
 	b := append(o.b[:0], c.ctl...)
-	if cap(c.ctl) > maxPooledCtl {
-		c.ctl = nil
-	} else {
-		c.ctl = c.ctl[:0]
-	}
+	c.ctl = nil // an idle connection holds no buffer
 	start := 0
 	if !c.sockClosing && !c.closeSent {
 		if n, _ := c.q.Len(); n > 0 {
@@ -366,7 +367,6 @@ var outPool = sync.Pool{New: func() any { return new(out) }}
 const (
 	maxPooledBytes  = 256 << 10
 	maxPooledFrames = 4 << 10
-	maxPooledCtl    = 256
 )
 
 func putOut(o *out) {

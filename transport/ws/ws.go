@@ -23,39 +23,55 @@
 // handshake then fails, the client gets the upgrader's JSON error and the
 // session ends at once with 1006 "WebSocket handshake failed".
 //
-// # Sending: one bounded queue, one message in flight
+// # Sending: one bounded queue, one write at a time, shared writers
 //
 // Every connection has a send queue bounded by Config.QueueBytes (see
-// internal/sendq). Conn.Send never blocks: it queues the frame and, when no
-// message is being written, drains everything queued and hands it to melody
-// as ONE WebSocket text message (a single frame as itself, several as a JSON
-// array: write coalescing). When melody reports that message written, the
-// next batch goes. So under load a slow client gets fewer, larger messages,
-// and at most one data message per connection is ever in melody's channel —
-// melody drops messages silently when that channel is full, so hubbub never
-// lets it fill. When the queue passes QueueBytes, Send fails and the engine
-// closes the session with code 4008 (engine.CloseSlowConsumer): the client
-// reconnects and recovers from room history; no other client waits for it.
+// internal/sendq). Conn.Send never blocks: it queues the frame and, unless
+// the connection already waits for a write, puts the connection in the
+// Handler's FIFO of connections to write. The Handler's writers (one
+// goroutine per CPU, started on demand) take connections from the FIFO in
+// turn, drain everything queued into ONE WebSocket text message (a single
+// frame as itself, several as a JSON array: write coalescing), frame it and
+// write it to the socket without waiting. So under light load a frame is
+// written as soon as it is queued, and under a burst to thousands of
+// connections the writers are busy, each connection's frames pile up while
+// it waits for its turn, and the CPU goes to fewer, larger writes instead
+// of a system call and a goroutine wakeup per frame per connection. A
+// write the client's receive window cannot take at once continues on a
+// goroutine of that connection's own, bounded by Config.WriteTimeout, so a
+// slow client never holds a writer. When the queue passes QueueBytes, Send
+// fails and the engine closes the session with code 4008
+// (engine.CloseSlowConsumer): the client reconnects and recovers from room
+// history; no other client waits for it.
 //
-// Under a broadcast burst to thousands of connections, writing every
-// message as soon as it can go would spend the CPU on system calls and
-// wakeups (one per message per connection) and leave the publisher too
-// little to fill them. So the Handler has a write budget
-// (Config.MaxWritesPerSecond): a connection with frames queued takes a
-// token and writes at once; when none is left it waits its turn in FIFO
-// order while its frames accumulate, and then writes them all as one
-// message. Under light load nothing waits.
+// melody still upgrades, reads, and answers the client's pings and close
+// frame; the frames it writes go through the same queue (see socket.go),
+// and the Handler sends the pings itself (Config.PingInterval), so
+// melody's write goroutine never writes.
+//
+// # Holding publishers back
+//
+// The Handler is an engine.Backlog: while more than a quarter of its
+// connections have 32 frames or more waiting for a writer, it reports that
+// it is behind and engine publishers wait (engine.Config.MaxLagWait) until
+// the writers catch up. So a burst published faster than the CPU can write
+// it stays with the publisher instead of growing in every queue, and
+// delivery latency stays bounded (docs/BENCHMARKS.md has the figures). A
+// connection whose write waits for its client never counts: a client that
+// stops reading never holds back publishers; its queue overflows and it is
+// closed with 4008.
 //
 // # Memory per connection
 //
-// Each connection costs melody's two goroutines (one reads, melody's write
-// goroutine writes) and no more. ServeHTTP opens the engine session on
+// Each connection costs melody's two goroutines: the one that reads, with
+// a stack of 4 KiB, and melody's write goroutine, which never writes and
+// keeps the smallest stack. ServeHTTP opens the engine session on
 // net/http's goroutine and then takes the connection from net/http before
 // the upgrade, so net/http's per-connection buffers and the request are
 // freed at once; the reading goroutine never decodes JSON (the engine
-// routes inbound frames with a shallow reader) and so keeps a small stack.
-// Write buffers come from pools and are held only while a message is being
-// written. docs/BENCHMARKS.md has the measured breakdown.
+// routes inbound frames with a shallow reader). Write buffers come from a
+// pool and are held only while a message is being written.
+// docs/BENCHMARKS.md has the measured breakdown.
 //
 // # Receiving
 //
@@ -91,7 +107,6 @@ const (
 	DefaultPongTimeout     = 60 * time.Second
 	DefaultWriteTimeout    = 10 * time.Second
 	DefaultQueueBytes      = 1 << 20
-	DefaultWritesPerCPU    = 12500
 )
 
 // Config configures a Handler. The zero value is a working default:
@@ -152,23 +167,14 @@ type Config struct {
 	// still queued are dropped; the client recovers them from history.
 	QueueBytes int
 
-	// MaxWritesPerSecond bounds the WebSocket messages the Handler writes
-	// per second across all its connections, plus a burst of 1/100 of it.
-	// Default DefaultWritesPerCPU × GOMAXPROCS (25,000 on 2 CPUs);
-	// negative means no bound.
-	//
-	// Every message costs a system call and a wakeup on both ends whatever
-	// its size, so under a broadcast burst to thousands of connections the
-	// writes themselves would take the CPU and leave the publisher too
-	// little to fill them. With the bound, a connection that finds no write
-	// left waits its turn in FIFO order while its frames accumulate, and
-	// then writes them all as one message: fewer, larger writes, and a
-	// delay of at most about (busy connections ÷ MaxWritesPerSecond). Under
-	// light load nothing waits. Frames waiting for a turn count against
-	// QueueBytes like any others: a budget so low that more than QueueBytes
-	// is published to a client during one wait closes it with 4008. A
-	// client that stops reading holds no turn: its queue fills and it is
-	// closed with 4008 as before.
+	// MaxWritesPerSecond, if positive, bounds the WebSocket messages the
+	// Handler writes per second across all its connections (plus a burst
+	// of 1/100 of it): a connection whose turn comes when no write is left
+	// waits, and its frames pile up into one larger message. Default 0: no
+	// bound; the writers write as fast as the CPU lets them, and batch
+	// only when it is short. Frames waiting for a turn count against
+	// QueueBytes like any others: a bound so low that more than QueueBytes
+	// is published to a client during one wait closes it with 4008.
 	MaxWritesPerSecond int
 
 	// Logger receives one line per refused request, oversized or binary
@@ -194,9 +200,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueBytes <= 0 {
 		c.QueueBytes = DefaultQueueBytes
-	}
-	if c.MaxWritesPerSecond == 0 {
-		c.MaxWritesPerSecond = DefaultWritesPerCPU * runtime.GOMAXPROCS(0)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -393,7 +396,7 @@ func (h *Handler) serveConn(uw *upgradeWriter, c *conn, s *engine.Session, done 
 			if ms != nil {
 				h.live.Delete(ms) // melody will not call onDisconnect
 			}
-			_ = uw.conn.Close()
+			c.closeSocket()
 			s.Close(engine.CloseReason{Code: engine.CloseInternal, Text: "internal error"})
 		}
 	}()
