@@ -3,6 +3,7 @@ package ws
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Backpressure: when the Handler counts as behind (backlog.behind).
@@ -14,6 +15,9 @@ const (
 	// behindShare: the Handler is behind while more than 1/behindShare of
 	// its open connections are congested.
 	behindShare = 4
+	// stalledAfter: a write over TLS (which always waits on a goroutine of
+	// its own) that has taken longer waits for its client, not for the CPU.
+	stalledAfter = 50 * time.Millisecond
 )
 
 // backlog is the Handler's engine.Backlog: it counts the open connections
@@ -22,14 +26,14 @@ const (
 // back to a quarter or less.
 //
 // A connection is congested while it has congestedFrames or more queued
-// and its write is not waiting for its client. So the Handler is behind
-// when the writers, which serve connections in turn as fast as the CPU
-// lets them, have fallen congestedFrames events behind the publishers on
-// many connections: the CPU cannot write as fast as the application
-// publishes, and holding the publisher keeps the rest of the burst out of
-// every queue and the delivery latency bounded. A client that stops
-// reading never counts: its write waits on its own goroutine, and its
-// queue overflows and closes it with 4008 as before.
+// and its write is not waiting for its client (conn.stalledLocked). So
+// the Handler is behind when the writers, which serve connections in turn
+// as fast as the CPU lets them, have fallen congestedFrames events behind
+// the publishers on many connections: the CPU cannot write as fast as the
+// application publishes, and holding the publisher keeps the rest of the
+// burst out of every queue and the delivery latency bounded. A client that
+// stops reading never counts: its write waits on its own goroutine, and
+// its queue overflows and closes it with 4008 as before.
 type backlog struct {
 	open      atomic.Int64 // connections past the handshake and not closing
 	congested atomic.Int64

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -50,7 +51,9 @@ type conn struct {
 	// follows it. sockClosing: close the socket once the write under way
 	// is done (melody ended the connection, or the close frame is out).
 	closeSent, sockClosing, sockClosed bool
-	congested                          bool // counted in Handler.congested (noteBacklogLocked)
+	ctlCloses                          bool  // ctl ends with a close frame
+	congested                          bool  // counted in the Handler's backlog (noteBacklogLocked)
+	waitingSince                       int64 // nanos() when waiting was set
 }
 
 func newConn(h *Handler, remote string) *conn {
@@ -87,7 +90,15 @@ func (c *conn) Send(frame []byte) error {
 // not read must never hold back publishers. Called with mu held.
 func (c *conn) noteBacklogLocked() {
 	n, _ := c.q.Len()
-	c.setCongestedLocked(n >= congestedFrames && !c.waiting && c.attached && !c.sockClosing)
+	c.setCongestedLocked(n >= congestedFrames && !c.stalledLocked() && c.attached && !c.sockClosing)
+}
+
+// stalledLocked reports whether c's write waits for its client. Over plain
+// TCP a write waits on its own goroutine only when the socket is full; over
+// TLS every write does, and it counts as stalled once it has taken longer
+// than stalledAfter.
+func (c *conn) stalledLocked() bool {
+	return c.waiting && (c.sock.raw != nil || nanos()-c.waitingSince > int64(stalledAfter))
 }
 
 func (c *conn) setCongestedLocked(v bool) {
@@ -186,6 +197,11 @@ func (c *conn) writeControl(p []byte) (n int, queued bool, err error) {
 		return len(p), true, nil // nothing may follow our close frame
 	}
 	c.ctl = append(c.ctl, p...)
+	if len(p) > 0 && p[0]&0x0f == opClose {
+		// gorilla's echo of the client's close frame, or its own close
+		// for a protocol error: nothing may follow it (RFC 6455 §5.5.1).
+		c.closeSent, c.ctlCloses = true, true
+	}
 	c.scheduleLocked()
 	return len(p), true, nil
 }
@@ -207,8 +223,7 @@ func (c *conn) closeSocket() {
 	c.mu.Lock()
 	if c.waiting && !c.sockClosed {
 		c.markClosingLocked()
-		c.sockClosed = true
-		_ = c.sock.Conn.Close()
+		c.shutLocked()
 	} else {
 		c.closeSocketLocked()
 	}
@@ -230,8 +245,29 @@ func (c *conn) closeSocketLocked() {
 	if c.sockClosed || c.busy || c.queued {
 		return // the write under way or queued closes it (scheduleLocked)
 	}
+	c.shutLocked()
+}
+
+// shutLocked closes the network connection without waiting for the
+// client: mu is held by publishers' Sends and by the writers. A plain TCP
+// socket closes at once. A TLS connection's Close would first write a
+// close_notify alert and wait up to 5 s for a client that stopped reading;
+// after the WebSocket close frame it adds nothing, so the TCP connection
+// under it is closed first and the alert fails at once. Any other kind of
+// connection is closed on a goroutine of its own. Called with mu held.
+func (c *conn) shutLocked() {
 	c.sockClosed = true
-	_ = c.sock.Conn.Close()
+	switch nc := c.sock.Conn.(type) {
+	case *tls.Conn:
+		_ = nc.NetConn().Close()
+		_ = nc.Close()
+	default:
+		if c.sock.raw != nil {
+			_ = nc.Close()
+			return
+		}
+		go func() { _ = nc.Close() }()
+	}
 }
 
 // flush runs on a writer: it writes everything c has queued as one buffer,
@@ -265,8 +301,8 @@ func (c *conn) flush() {
 		c.wrote(o, net.ErrClosed)
 		return
 	}
-	c.waiting = true
-	c.setCongestedLocked(false)
+	c.waiting, c.waitingSince = true, nanos()
+	c.noteBacklogLocked()
 	c.mu.Unlock()
 	go c.writeRest(o)
 }
@@ -308,6 +344,9 @@ func (c *conn) fillLocked() *out {
 	o := outPool.Get().(*out)
 	b := append(o.b[:0], c.ctl...)
 	c.ctl = nil // an idle connection holds no buffer
+	if c.ctlCloses {
+		c.ctlCloses, o.closes = false, true
+	}
 	start := 0
 	if !c.sockClosing && !c.closeSent {
 		if n, _ := c.q.Len(); n > 0 {

@@ -1,8 +1,12 @@
 package ws_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -122,4 +126,139 @@ func TestPingsAndPongTimeout(t *testing.T) {
 	require.GreaterOrEqual(t, pings.Load(), int64(5), "pings every 20 ms for a second and more")
 	_, closed := d.Get(live.hello.Session)
 	require.False(t, closed, "a client that answers pings stays")
+}
+
+// A TLS client that stops reading is closed when its write times out, and
+// closing a TLS connection writes a close_notify alert that such a client
+// never reads (tls.Conn.Close waits up to 5 s for it). Publishers to its
+// room must not wait for that: Emit keeps returning (within MaxLagWait),
+// and the client is dropped soon after its write timed out.
+func TestStalledTLSClientDoesNotHoldEmit(t *testing.T) {
+	d := &hubtest.Disconnects{}
+	e := engine.New(engine.Config{Logger: quiet, OnDisconnect: d.Hook})
+	h := ws.New(e, ws.Config{Logger: quiet, WriteTimeout: 200 * time.Millisecond, QueueBytes: 64 << 20})
+	mux := http.NewServeMux()
+	mux.Handle("/ws", h)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Listener = tinySendBuffers{srv.Listener}
+	srv.StartTLS()
+	defer srv.Close()
+	defer func() { require.NoError(t, h.Close()) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		require.NoError(t, e.Shutdown(ctx))
+	}()
+
+	dialer := &websocket.Dialer{TLSClientConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone(),
+		NetDialContext: (&net.Dialer{Control: smallReceiveBuffer}).DialContext}
+	dialer.TLSClientConfig.MinVersion = tls.VersionTLS12
+	url := "wss" + strings.TrimPrefix(srv.URL, "https") + "/ws"
+	stalled := dialWith(t, dialer, url, nil)
+	stalled.join("feed") // and never reads again
+
+	payload := strings.Repeat("x", 4<<10)
+	var worst time.Duration
+	closedAt := time.Time{}
+	for start := time.Now(); time.Since(start) < wait; {
+		t0 := time.Now()
+		require.NoError(t, e.To("feed").Emit("tick", payload))
+		worst = max(worst, time.Since(t0))
+		if _, closed := d.Get(stalled.hello.Session); closed && closedAt.IsZero() {
+			closedAt = time.Now()
+		}
+		if !closedAt.IsZero() && time.Since(closedAt) > 500*time.Millisecond {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	require.False(t, closedAt.IsZero(), "the stalled client was closed")
+	require.Less(t, worst, time.Second, "Emit waited for the stalled client's TLS close")
+	require.Equal(t, websocket.CloseAbnormalClosure, d.Await(t, stalled.hello.Session).Code)
+}
+
+// Nothing follows a close frame (RFC 6455 §5.5.1): when a client closes
+// while events keep coming, the echo of its close frame is the last frame
+// it reads. A raw client, so that every frame is seen as it is on the wire.
+func TestNothingFollowsTheCloseFrame(t *testing.T) {
+	v := start(t, engine.Config{MaxLagWait: -1}, ws.Config{})
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			_ = v.e.ToAll().Emit("tick", 1)
+		}
+	}()
+	defer func() { stop.Store(true); <-done }()
+
+	addr := strings.TrimPrefix(v.url, "ws://")
+	addr = addr[:strings.Index(addr, "/")]
+	for i := range 100 {
+		nc, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		require.NoError(t, nc.SetDeadline(time.Now().Add(wait)))
+		_, err = io.WriteString(nc, "GET /ws HTTP/1.1\r\nHost: "+addr+"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		require.NoError(t, err)
+		br := bufio.NewReader(nc)
+		resp, err := http.ReadResponse(br, nil)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+		for range 3 {
+			_, err := readRawFrame(br)
+			require.NoError(t, err)
+		}
+		_, err = nc.Write([]byte{0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8}) // masked close 1000
+		require.NoError(t, err)
+		sawClose := false
+		for {
+			op, err := readRawFrame(br)
+			if err != nil {
+				break
+			}
+			require.False(t, sawClose, "connection %d: frame 0x%02x after the server's close frame", i, op)
+			sawClose = op&0x0f == 0x8
+		}
+		require.True(t, sawClose, "connection %d: the server echoed the close frame", i)
+		nc.Close()
+	}
+}
+
+// readRawFrame reads one unmasked server frame and returns its first byte
+// (FIN and opcode).
+func readRawFrame(br *bufio.Reader) (byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return 0, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(br, b[:]); err != nil {
+			return 0, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(br, b[:]); err != nil {
+			return 0, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	_, err := io.CopyN(io.Discard, br, int64(n))
+	return h[0], err
+}
+
+// tinySendBuffers caps the server's socket send buffers at 8 KiB: with
+// smallReceiveBuffer on the client, a few kilobytes fill the connection.
+type tinySendBuffers struct{ net.Listener }
+
+func (l tinySendBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
 }
