@@ -28,31 +28,14 @@ const frameOverhead = 32
 // Queue is a FIFO of encoded frames bounded by bytes. It is safe for
 // concurrent use by many producers and one consumer. Frames are queued by
 // reference: producers must not modify a frame after pushing it.
-//
-// While frames wait the queue holds a backing array taken from a shared
-// pool, and gives it back once drained: an idle queue holds none, however
-// long its last burst was, and a burst allocates none once the pool has
-// arrays of the right size.
 type Queue struct {
 	mu     sync.Mutex
-	st     *storage // nil while empty
+	frames [][]byte
 	bytes  int
 	max    int
 	closed bool
 	ready  chan struct{} // holds one token while frames are queued and unsignalled
 }
-
-// storage is a queue's backing array; frames[head:] are waiting.
-type storage struct {
-	frames [][]byte
-	head   int
-}
-
-var storagePool = sync.Pool{New: func() any { return &storage{frames: make([][]byte, 0, 16)} }}
-
-// maxPooledFrames: larger arrays are left to the garbage collector, so
-// that one huge burst does not stay pinned in the pool.
-const maxPooledFrames = 4096
 
 // New returns a queue that holds at most maxBytes of frames (plus a small
 // per-frame overhead). A frame larger than maxBytes is refused by an empty
@@ -74,11 +57,8 @@ func (q *Queue) Push(frame []byte) error {
 		q.mu.Unlock()
 		return ErrFull
 	}
-	wasEmpty := q.st == nil
-	if wasEmpty {
-		q.st = storagePool.Get().(*storage)
-	}
-	q.st.frames = append(q.st.frames, frame)
+	wasEmpty := len(q.frames) == 0
+	q.frames = append(q.frames, frame)
 	q.bytes += n
 	q.mu.Unlock()
 	if wasEmpty {
@@ -99,40 +79,26 @@ func (q *Queue) Ready() <-chan struct{} { return q.ready }
 // Passing the previous result (reset to length zero) reuses its storage.
 func (q *Queue) Drain(dst [][]byte) [][]byte {
 	q.mu.Lock()
-	if q.st != nil {
-		dst = append(dst, q.st.frames[q.st.head:]...)
-		q.releaseLocked()
-	}
+	dst = append(dst, q.frames...)
+	clear(q.frames)
+	q.frames = q.frames[:0]
 	q.bytes = 0
 	q.mu.Unlock()
 	return dst
-}
-
-// releaseLocked gives the backing array back to the pool.
-func (q *Queue) releaseLocked() {
-	st := q.st
-	q.st = nil
-	clear(st.frames)
-	st.frames, st.head = st.frames[:0], 0
-	if cap(st.frames) <= maxPooledFrames {
-		storagePool.Put(st)
-	}
 }
 
 // Pop removes and returns the oldest frame, or nil when the queue is empty.
 func (q *Queue) Pop() []byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.st == nil {
+	if len(q.frames) == 0 {
 		return nil
 	}
-	f := q.st.frames[q.st.head]
-	q.st.frames[q.st.head] = nil
-	q.st.head++
+	f := q.frames[0]
+	q.frames[0] = nil
+	q.frames = q.frames[1:]
 	q.bytes -= len(f) + frameOverhead
-	if q.st.head == len(q.st.frames) {
-		q.releaseLocked()
-	} else {
+	if len(q.frames) > 0 {
 		select {
 		case q.ready <- struct{}{}:
 		default:
@@ -145,10 +111,7 @@ func (q *Queue) Pop() []byte {
 func (q *Queue) Len() (frames, bytes int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.st == nil {
-		return 0, q.bytes
-	}
-	return len(q.st.frames) - q.st.head, q.bytes
+	return len(q.frames), q.bytes
 }
 
 // Close makes every later Push fail with ErrClosed. Frames already queued

@@ -41,7 +41,7 @@ type session struct {
 	rd       *reader // the attached reader, or nil
 	timer    *time.Timer
 	due      time.Time // when the timer's action is due; zero when disarmed
-	drained  [][]byte  // scratch for q.Drain (dropped after a burst, see maxIdleScratch)
+	drained  [][]byte  // scratch for q.Drain
 }
 
 func newSession(h *Handler) *session {
@@ -215,9 +215,6 @@ func (s *session) take(rd *reader) (t taken) {
 			}
 		}
 		clear(s.drained)
-		if cap(s.drained) > maxIdleScratch {
-			s.drained = nil // an idle session keeps no burst-sized scratch
-		}
 		if s.closed { // the queue is closed too: nothing can follow
 			s.seq++
 			s.closeSeq = s.seq
@@ -336,6 +333,3 @@ func (l *replayLog) appendFrom(dst [][]byte, n uint64) [][]byte {
 	}
 	return append(dst, l.frames[l.head+int(n-l.first):]...)
 }
-
-// maxIdleScratch bounds the drain scratch a session keeps between writes.
-const maxIdleScratch = 64
