@@ -99,9 +99,9 @@ type Config struct {
 	// to write yet (transport/ws: over a quarter of its connections, with
 	// 32 frames or more each). Waiting there keeps a burst's backlog with
 	// the publisher, so queues stay short and delivery latency bounded;
-	// the publisher resumes as soon as the writers have caught up. Clients
-	// that stopped reading never make Emit wait. Default 100 ms; negative
-	// never waits.
+	// the publisher resumes as soon as the writers have caught up.
+	// Transports leave clients that stopped reading out of the count.
+	// Default 100 ms; negative never waits.
 	MaxLagWait time.Duration
 }
 

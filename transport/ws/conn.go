@@ -85,7 +85,7 @@ func (c *conn) Send(frame []byte) error {
 }
 
 // noteBacklogLocked keeps c's place in the Handler's count of congested
-// connections (Handler.Behind): c counts while it has congestedFrames or
+// connections (the Handler's backlog): c counts while it has congestedFrames or
 // more queued, unless its write waits for the client — a client that does
 // not read must never hold back publishers. Called with mu held.
 func (c *conn) noteBacklogLocked() {
@@ -451,7 +451,7 @@ func (h *Handler) connOf(ms *melody.Session) *conn {
 
 // onConnect runs on the connection's goroutine once the handshake is done
 // and melody registered the session, before its write goroutine starts:
-// the hello frame queued by Open waits in melody's channel. The request is
+// the hello frame queued by Open waits in the conn's queue until attach. The request is
 // dropped here: nothing reads it after the handshake, and its headers would
 // otherwise stay in memory as long as the connection.
 func (h *Handler) onConnect(ms *melody.Session) {
@@ -498,10 +498,10 @@ func (h *Handler) onBinary(ms *melody.Session, msg []byte) {
 	s.Close(engine.CloseReason{Code: engine.CloseUnsupported, Text: "binary messages are not supported: send JSON text messages"})
 }
 
-// onError records why the connection is ending. It may run inside
-// pumpLocked (melody reports a write to a closing session synchronously),
-// so it must not take conn.mu, and it must not call melody's Close or
-// Broadcast (see DESIGN.md).
+// onError records why the connection is ending: melody reports the error
+// that ended its read loop. It must not call melody's Close or Broadcast
+// (melody's known pitfalls: Close from here re-enters the same error, and a
+// Broadcast wedges its hub).
 func (h *Handler) onError(ms *melody.Session, err error) {
 	c := h.connOf(ms)
 	if c == nil {
@@ -512,9 +512,9 @@ func (h *Handler) onError(ms *melody.Session, err error) {
 	case errors.Is(err, melody.ErrWriteClosed):
 		// A write raced the end of the connection; nothing to report.
 	case errors.Is(err, melody.ErrMessageBufferFull):
-		// Cannot happen: at most two of our envelopes are ever in the
-		// channel. If it does, a message was lost: end the session from
-		// another goroutine (we may be inside pumpLocked).
+		// Cannot happen: hubbub never writes through melody's channel. If
+		// it does, a message was lost: end the session, from another
+		// goroutine as melody may be calling from its write path.
 		h.log.Error("hubbub/ws: melody dropped a message", "remote", c.remote)
 		r := engine.CloseReason{Code: engine.CloseInternal, Text: "internal error: message dropped"}
 		c.setCause(r)

@@ -49,9 +49,10 @@ func (s *socket) SetWriteDeadline(t time.Time) error {
 	return s.Conn.SetWriteDeadline(t)
 }
 
-// Close closes the connection once what is queued for it is written (the
-// echo of a client's close frame, typically); melody calls it when the
-// connection ends.
+// Close closes the connection once the control frames queued for it are
+// written (the echo of a client's close frame, typically); data frames
+// still queued are dropped, and a write waiting for the client is cut
+// short. melody calls it when the connection ends.
 func (s *socket) Close() error {
 	s.c.closeSocket()
 	return nil

@@ -3,7 +3,6 @@ package ws
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -29,10 +28,8 @@ type writers struct {
 	wake    chan struct{} // one token per push that counted on an idle writer
 	done    chan struct{} // closed by stop
 
-	headAt atomic.Int64 // monotonic nanoseconds at which the FIFO's head was queued; 0: empty
-
 	mu      sync.Mutex
-	fifo    []queuedConn
+	fifo    []*conn
 	head    int
 	running int
 	idle    int
@@ -40,25 +37,12 @@ type writers struct {
 	wg      sync.WaitGroup
 }
 
-type queuedConn struct {
-	c  *conn
-	at int64 // nanos()
-}
-
 // epoch makes nanos monotonic.
 var epoch = time.Now()
 
+// nanos is a monotonic clock in nanoseconds, smaller to keep per
+// connection than a time.Time.
 func nanos() int64 { return int64(time.Since(epoch)) + 1 }
-
-// lag is how long the oldest connection in the FIFO has waited for a
-// writer; 0 when none waits.
-func (w *writers) lag() time.Duration {
-	at := w.headAt.Load()
-	if at == 0 {
-		return 0
-	}
-	return time.Duration(nanos() - at)
-}
 
 // writerIdle is how long a writer goroutine waits for work before it
 // exits, so that an idle Handler holds none.
@@ -75,12 +59,8 @@ func newWriters(n, perSecond int) *writers {
 // push queues c for a write. The caller marks c as queued (conn.queued) so
 // that a connection is in the FIFO at most once.
 func (w *writers) push(c *conn) {
-	at := nanos()
 	w.mu.Lock()
-	if w.head == len(w.fifo) {
-		w.headAt.Store(at)
-	}
-	w.fifo = append(w.fifo, queuedConn{c, at})
+	w.fifo = append(w.fifo, c)
 	switch {
 	case w.idle > 0:
 		w.idle--
@@ -119,16 +99,12 @@ func (w *writers) run() {
 
 // popLocked takes the FIFO's head; the FIFO must not be empty.
 func (w *writers) popLocked() *conn {
-	c := w.fifo[w.head].c
-	w.fifo[w.head] = queuedConn{}
+	c := w.fifo[w.head]
+	w.fifo[w.head] = nil
 	w.head++
 	if w.head == len(w.fifo) {
 		w.fifo, w.head = w.fifo[:0], 0
-		w.headAt.Store(0)
-	} else {
-		w.headAt.Store(w.fifo[w.head].at)
-	}
-	if w.head >= 1024 && w.head*2 >= len(w.fifo) {
+	} else if w.head >= 1024 && w.head*2 >= len(w.fifo) {
 		n := copy(w.fifo, w.fifo[w.head:])
 		clear(w.fifo[n:])
 		w.fifo, w.head = w.fifo[:n], 0

@@ -39,27 +39,28 @@
 // of a system call and a goroutine wakeup per frame per connection. A
 // write the client's receive window cannot take at once continues on a
 // goroutine of that connection's own, bounded by Config.WriteTimeout, so a
-// slow client never holds a writer. When the queue passes QueueBytes, Send
+// slow client never holds a writer (over TLS, whose connection exposes no
+// descriptor to write without waiting, every write takes that path). When the queue passes QueueBytes, Send
 // fails and the engine closes the session with code 4008
 // (engine.CloseSlowConsumer): the client reconnects and recovers from room
 // history; no other client waits for it.
 //
 // melody still upgrades, reads, and answers the client's pings and close
-// frame; the frames it writes go through the same queue (see socket.go),
-// and the Handler sends the pings itself (Config.PingInterval), so
+// frame; the frames it writes are queued by the conn and go out between
+// its data messages (see socket.go), and the Handler sends the pings itself (Config.PingInterval), so
 // melody's write goroutine never writes.
 //
 // # Holding publishers back
 //
-// The Handler is an engine.Backlog: while more than a quarter of its
+// The Handler registers an engine.Backlog: while more than a quarter of its
 // connections have 32 frames or more waiting for a writer, it reports that
 // it is behind and engine publishers wait (engine.Config.MaxLagWait) until
 // the writers catch up. So a burst published faster than the CPU can write
 // it stays with the publisher instead of growing in every queue, and
 // delivery latency stays bounded (docs/BENCHMARKS.md has the figures). A
-// connection whose write waits for its client never counts: a client that
-// stops reading never holds back publishers; its queue overflows and it is
-// closed with 4008.
+// connection whose write waits for its client does not count (over TLS,
+// once the write has waited 50 ms): a client that stops reading does not
+// hold back publishers; its queue overflows and it is closed with 4008.
 //
 // # Memory per connection
 //
@@ -147,7 +148,7 @@ type Config struct {
 	// "too_large" error frame from the engine and the connection stays.
 	MaxMessageBytes int
 
-	// PingInterval is how often the server pings an idle client. Default
+	// PingInterval is how often the server pings each client. Default
 	// DefaultPingInterval (25 s, under the idle timeouts of common
 	// proxies). If it is not below PongTimeout it is lowered to 9/10 of
 	// PongTimeout.
@@ -160,8 +161,9 @@ type Config struct {
 	// DefaultWriteTimeout (10 s).
 	WriteTimeout time.Duration
 
-	// QueueBytes bounds the frames queued for one connection while a
-	// message is being written, in bytes (plus a small per-frame overhead).
+	// QueueBytes bounds the frames queued for one connection while it
+	// waits for its turn or its write, in bytes (plus a small per-frame
+	// overhead).
 	// Default DefaultQueueBytes (1 MiB). When a frame would pass it, the
 	// engine closes the session with 4008 (slow consumer) and the frames
 	// still queued are dropped; the client recovers them from history.
@@ -212,9 +214,8 @@ func (c Config) withDefaults() Config {
 func (c Config) hardLimit() int64 { return 2 * int64(c.MaxMessageBytes) }
 
 // melodyBufferSize is the capacity of melody's per-session channel. hubbub
-// puts at most two envelopes in it (one data message, then the close
-// message), and Handler.Close stops melody (whose hub adds two more) only
-// after every connection has ended.
+// never writes through it; only melody's own hub would put a close message
+// there, and Handler.Close stops melody after every connection has ended.
 const melodyBufferSize = 4
 
 // Buffer sizes for gorilla. Reads go through a small per-connection
@@ -417,9 +418,8 @@ var handshakeFailed = engine.CloseReason{Code: websocket.CloseAbnormalClosure, T
 // Close closes every connection still open with 1001 "server shutting
 // down" (normally engine.Shutdown has already done so), waits for the
 // connections to end, and stops melody. A client that stopped reading
-// delays Close by up to about three WriteTimeouts (the message being
-// written, the last queued batch, the close frame), after which it is
-// dropped. Requests after Close get 503. Close is idempotent and returns
+// delays Close until the write waiting for it times out
+// (Config.WriteTimeout), after which it is dropped. Requests after Close get 503. Close is idempotent and returns
 // nil.
 func (h *Handler) Close() error {
 	h.mu.Lock()
