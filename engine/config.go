@@ -97,7 +97,7 @@ type Config struct {
 	// reports that its connections, taken together, are behind (see
 	// Backlog): many of them hold frames the machine has not had the CPU
 	// to write yet (transport/ws: over a quarter of its connections, with
-	// 32 frames or more each). Waiting there keeps a burst's backlog with
+	// 28 frames or more each). Waiting there keeps a burst's backlog with
 	// the publisher, so queues stay short and delivery latency bounded;
 	// the publisher resumes as soon as the writers have caught up.
 	// Transports leave clients that stopped reading out of the count.

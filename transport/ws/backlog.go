@@ -11,7 +11,7 @@ const (
 	// congestedFrames is the queue length from which a connection counts
 	// as congested: the publisher has run that many events ahead of the
 	// writers' round over it.
-	congestedFrames = 32
+	congestedFrames = 28
 	// behindShare: the Handler is behind while more than 1/behindShare of
 	// its open connections are congested.
 	behindShare = 4

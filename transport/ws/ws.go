@@ -53,7 +53,7 @@
 // # Holding publishers back
 //
 // The Handler registers an engine.Backlog: while more than a quarter of its
-// connections have 32 frames or more waiting for a writer, it reports that
+// connections have 28 frames or more waiting for a writer, it reports that
 // it is behind and engine publishers wait (engine.Config.MaxLagWait) until
 // the writers catch up. So a burst published faster than the CPU can write
 // it stays with the publisher instead of growing in every queue, and
