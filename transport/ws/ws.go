@@ -273,7 +273,9 @@ func New(e *engine.Engine, cfg Config) *Handler {
 		conns:   make(map[*conn]struct{}),
 	}
 	h.writers = newWriters(runtime.GOMAXPROCS(0), cfg.MaxWritesPerSecond)
+	h.mu.Lock() // pingAll may run before New returns and reads h.pinger under mu
 	h.pinger = time.AfterFunc(cfg.PingInterval, h.pingAll)
+	h.mu.Unlock()
 	h.removeBacklog = e.AddBacklog(&h.backlog)
 
 	m := melody.New()
