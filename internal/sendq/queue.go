@@ -12,6 +12,7 @@ package sendq
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 var (
@@ -31,6 +32,7 @@ const frameOverhead = 32
 type Queue struct {
 	mu     sync.Mutex
 	frames [][]byte
+	n      atomic.Int32 // len(frames), for Frames
 	bytes  int
 	max    int
 	closed bool
@@ -59,6 +61,7 @@ func (q *Queue) Push(frame []byte) error {
 	}
 	wasEmpty := len(q.frames) == 0
 	q.frames = append(q.frames, frame)
+	q.n.Store(int32(len(q.frames)))
 	q.bytes += n
 	q.mu.Unlock()
 	if wasEmpty {
@@ -82,6 +85,7 @@ func (q *Queue) Drain(dst [][]byte) [][]byte {
 	dst = append(dst, q.frames...)
 	clear(q.frames)
 	q.frames = q.frames[:0]
+	q.n.Store(0)
 	q.bytes = 0
 	q.mu.Unlock()
 	return dst
@@ -97,6 +101,7 @@ func (q *Queue) Pop() []byte {
 	f := q.frames[0]
 	q.frames[0] = nil
 	q.frames = q.frames[1:]
+	q.n.Store(int32(len(q.frames)))
 	q.bytes -= len(f) + frameOverhead
 	if len(q.frames) > 0 {
 		select {
@@ -106,6 +111,11 @@ func (q *Queue) Pop() []byte {
 	}
 	return f
 }
+
+// Frames reports the number of queued frames without taking the queue's
+// lock, for a producer's hot path: a push or drain running at the same time
+// may or may not be counted.
+func (q *Queue) Frames() int { return int(q.n.Load()) }
 
 // Len reports the number of queued frames and the bytes they count for.
 func (q *Queue) Len() (frames, bytes int) {

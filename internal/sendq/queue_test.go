@@ -103,3 +103,17 @@ func BenchmarkPushDrain(b *testing.B) {
 		}
 	}
 }
+
+// Frames, read without the lock, counts what Len counts.
+func TestFramesFollowsLen(t *testing.T) {
+	q := sendq.New(1 << 10)
+	for i := range 3 {
+		require.NoError(t, q.Push([]byte("x")))
+		require.Equal(t, i+1, q.Frames())
+	}
+	require.NotNil(t, q.Pop())
+	n, _ := q.Len()
+	require.Equal(t, n, q.Frames())
+	q.Drain(nil)
+	require.Zero(t, q.Frames())
+}

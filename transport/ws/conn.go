@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
@@ -89,9 +90,15 @@ func (c *conn) Send(frame []byte) error {
 // more queued, unless its write waits for the client — a client that does
 // not read must never hold back publishers. Called with mu held.
 func (c *conn) noteBacklogLocked() {
-	n, _ := c.q.Len()
-	c.setCongestedLocked(n >= congestedFrames && !c.stalledLocked() && c.attached && !c.sockClosing)
+	c.setCongestedLocked(c.q.Frames() >= congestedFrames && !c.stalledLocked() && c.attached && !c.sockClosing)
 }
+
+// epoch makes nanos monotonic.
+var epoch = time.Now()
+
+// nanos is a monotonic clock in nanoseconds, smaller to keep per
+// connection than a time.Time.
+func nanos() int64 { return int64(time.Since(epoch)) + 1 }
 
 // stalledLocked reports whether c's write waits for its client. Over plain
 // TCP a write waits on its own goroutine only when the socket is full; over
@@ -138,8 +145,7 @@ func (c *conn) pendingLocked() bool {
 	if c.sockClosing || c.closeSent {
 		return false
 	}
-	n, _ := c.q.Len()
-	return n > 0 || c.closeMsg != nil
+	return c.q.Frames() > 0 || c.closeMsg != nil
 }
 
 // Close sends a close frame with the reason's code and text after the

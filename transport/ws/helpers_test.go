@@ -269,3 +269,28 @@ func (v *env) closeHandler(t *testing.T) {
 		require.FailNow(t, "Handler.Close did not return")
 	}
 }
+
+// sendBuffers returns a listener wrapper that caps the server's socket send
+// buffers at size bytes (which also turns off their autotuning): with
+// smallReceiveBuffer on the client, a client that stops reading blocks the
+// server's write after kilobytes rather than megabytes, whatever the
+// kernel's limits.
+func sendBuffers(size int) func(net.Listener) net.Listener {
+	return func(ln net.Listener) net.Listener { return sndbufListener{ln, size} }
+}
+
+// smallSendBuffers caps the server's socket send buffers at 16 KiB.
+var smallSendBuffers = sendBuffers(16 << 10)
+
+type sndbufListener struct {
+	net.Listener
+	size int
+}
+
+func (l sndbufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(l.size)
+	}
+	return c, err
+}

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"encoding/binary"
 	"net"
 	"syscall"
 	"time"
@@ -101,13 +102,12 @@ func putHeader(dst []byte, op byte, n int) int {
 		dst[8], dst[9] = finBit|op, byte(n)
 		return 8
 	case n <= 0xFFFF:
-		dst[6], dst[7], dst[8], dst[9] = finBit|op, 126, byte(n>>8), byte(n)
+		dst[6], dst[7] = finBit|op, 126
+		binary.BigEndian.PutUint16(dst[8:], uint16(n))
 		return 6
 	default:
 		dst[0], dst[1] = finBit|op, 127
-		for i := 0; i < 8; i++ {
-			dst[2+i] = byte(uint64(n) >> (56 - 8*i))
-		}
+		binary.BigEndian.PutUint64(dst[2:], uint64(n))
 		return 0
 	}
 }

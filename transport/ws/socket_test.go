@@ -144,7 +144,7 @@ func TestStalledTLSClientDoesNotHoldEmit(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", h)
 	srv := httptest.NewUnstartedServer(mux)
-	srv.Listener = tinySendBuffers{srv.Listener}
+	srv.Listener = sendBuffers(8 << 10)(srv.Listener)
 	srv.StartTLS()
 	defer srv.Close()
 	defer func() { require.NoError(t, h.Close()) }()
@@ -253,16 +253,4 @@ func readRawFrame(br *bufio.Reader) (byte, error) {
 	}
 	_, err := io.CopyN(io.Discard, br, int64(n))
 	return h[0], err
-}
-
-// tinySendBuffers caps the server's socket send buffers at 8 KiB: with
-// smallReceiveBuffer on the client, a few kilobytes fill the connection.
-type tinySendBuffers struct{ net.Listener }
-
-func (l tinySendBuffers) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(8 << 10)
-	}
-	return c, err
 }

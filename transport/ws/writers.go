@@ -37,13 +37,6 @@ type writers struct {
 	wg      sync.WaitGroup
 }
 
-// epoch makes nanos monotonic.
-var epoch = time.Now()
-
-// nanos is a monotonic clock in nanoseconds, smaller to keep per
-// connection than a time.Time.
-func nanos() int64 { return int64(time.Since(epoch)) + 1 }
-
 // writerIdle is how long a writer goroutine waits for work before it
 // exits, so that an idle Handler holds none.
 const writerIdle = 5 * time.Second

@@ -174,19 +174,3 @@ func TestHandlerCloseWithWaitingConnections(t *testing.T) {
 	require.Zero(t, v.e.Stats().Sessions)
 	goleak.VerifyNone(t, ignore)
 }
-
-// smallSendBuffers caps the server's socket send buffers (which also turns
-// off their autotuning): with smallReceiveBuffer on the client, a client
-// that stops reading blocks the server's write after kilobytes rather than
-// megabytes, whatever the kernel's limits.
-func smallSendBuffers(ln net.Listener) net.Listener { return sndbufListener{ln} }
-
-type sndbufListener struct{ net.Listener }
-
-func (l sndbufListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(16 << 10)
-	}
-	return c, err
-}
