@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 // Errors reported by the client.
@@ -67,7 +67,7 @@ type Meta struct {
 
 // Handler handles an event from the server. When the server asked for an
 // acknowledgement, the return values are sent back as the ack (an
-// *engine.Error keeps its code; other errors become "internal").
+// *protocol.Error keeps its code; other errors become "internal").
 type Handler func(ctx context.Context, data json.RawMessage, m Meta) (any, error)
 
 // State is a connection state change, delivered to OnState.
@@ -91,22 +91,22 @@ type Client struct {
 	sid       string
 	closed    bool
 	nextID    uint64
-	pending   map[uint64]chan engine.Frame
-	rooms     map[string]*engine.Position // joined rooms → last position seen
+	pending   map[uint64]chan protocol.Frame
+	rooms     map[string]*protocol.Position // joined rooms → last position seen
 	handlers  map[string]Handler
-	onPres    func(engine.Frame)
-	onErr     func(*engine.Error)
+	onPres    func(protocol.Frame)
+	onErr     func(*protocol.Error)
 	onState   func(State)
 	connected chan struct{} // closed while connected; replaced on disconnect
 
-	events chan engine.Frame
+	events chan protocol.Frame
 	done   chan struct{}
 	wg     sync.WaitGroup
 }
 
 // Dial connects to url and waits for the server's hello frame: ws:// or
 // wss:// for WebSocket, the SSE handler's http:// or https:// URL for SSE
-// and LongPoll. A refused connection returns an *engine.Error with the
+// and LongPoll. A refused connection returns an *protocol.Error with the
 // server's code and reason (HTTP 401/403 before any upgrade or stream).
 func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.BackoffMin <= 0 {
@@ -135,11 +135,11 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	opts.Header = header
 	c := &Client{
 		url: url, opts: opts, tr: tr, log: opts.Logger,
-		pending:   make(map[uint64]chan engine.Frame),
-		rooms:     make(map[string]*engine.Position),
+		pending:   make(map[uint64]chan protocol.Frame),
+		rooms:     make(map[string]*protocol.Position),
 		handlers:  make(map[string]Handler),
 		connected: make(chan struct{}),
-		events:    make(chan engine.Frame, opts.HandlerQueue),
+		events:    make(chan protocol.Frame, opts.HandlerQueue),
 		done:      make(chan struct{}),
 	}
 	conn, hello, rest, err := c.connect(ctx)
@@ -157,7 +157,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 // that came in the same message after the hello (transports that batch,
 // such as SSE and long-poll, may send the hello with the frames queued
 // behind it); they are routed before anything else is read.
-func (c *Client) connect(ctx context.Context) (conn Conn, hello engine.Frame, rest [][]byte, err error) {
+func (c *Client) connect(ctx context.Context) (conn Conn, hello protocol.Frame, rest [][]byte, err error) {
 	conn, err = c.tr.Dial(ctx, c.url, c.opts.Header)
 	if err != nil {
 		return nil, hello, nil, err
@@ -168,7 +168,7 @@ func (c *Client) connect(ctx context.Context) (conn Conn, hello engine.Frame, re
 			return err
 		}
 		first := true
-		serr := engine.SplitBatch(msg, func(raw []byte) {
+		serr := protocol.SplitBatch(msg, func(raw []byte) {
 			if first {
 				first = false
 				err = json.Unmarshal(raw, &hello)
@@ -181,7 +181,7 @@ func (c *Client) connect(ctx context.Context) (conn Conn, hello engine.Frame, re
 		}
 		return err
 	}()
-	if herr == nil && hello.Type != engine.TypeHello {
+	if herr == nil && hello.Type != protocol.TypeHello {
 		herr = fmt.Errorf("hubbub client: first frame is %q, not hello", hello.Type)
 	}
 	if herr != nil {
@@ -208,7 +208,7 @@ func (c *Client) On(event string, h Handler) {
 
 // OnPresence registers a function for presence notices (Event "join" or
 // "leave", Room, User, Meta).
-func (c *Client) OnPresence(fn func(engine.Frame)) {
+func (c *Client) OnPresence(fn func(protocol.Frame)) {
 	c.mu.Lock()
 	c.onPres = fn
 	c.mu.Unlock()
@@ -216,7 +216,7 @@ func (c *Client) OnPresence(fn func(engine.Frame)) {
 
 // OnError registers a function for error frames: bad input the server
 // reported without an ack id.
-func (c *Client) OnError(fn func(*engine.Error)) {
+func (c *Client) OnError(fn func(*protocol.Error)) {
 	c.mu.Lock()
 	c.onErr = fn
 	c.mu.Unlock()
@@ -246,11 +246,11 @@ func (c *Client) Emit(ctx context.Context, event string, data any) error {
 	if err != nil {
 		return err
 	}
-	return c.send(ctx, engine.Frame{Type: engine.TypeEmit, Event: event, Data: d})
+	return c.send(ctx, protocol.Frame{Type: protocol.TypeEmit, Event: event, Data: d})
 }
 
 // EmitWithAck sends an event and waits for the handler's acknowledgement,
-// until ctx ends. An error ack is returned as *engine.Error; a connection
+// until ctx ends. An error ack is returned as *protocol.Error; a connection
 // that drops before the ack returns ErrDisconnected (the event may or may
 // not have been handled).
 func (c *Client) EmitWithAck(ctx context.Context, event string, data any) (json.RawMessage, error) {
@@ -258,7 +258,7 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, data any) (json.
 	if err != nil {
 		return nil, err
 	}
-	a, err := c.request(ctx, engine.Frame{Type: engine.TypeEmit, Event: event, Data: d})
+	a, err := c.request(ctx, protocol.Frame{Type: protocol.TypeEmit, Event: event, Data: d})
 	if err != nil {
 		return nil, err
 	}
@@ -266,18 +266,18 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, data any) (json.
 }
 
 // JoinOption changes a join.
-type JoinOption func(*engine.Frame)
+type JoinOption func(*protocol.Frame)
 
 // WithHistory asks the server to replay up to n recent events of the room
 // before live ones.
-func WithHistory(n int) JoinOption { return func(f *engine.Frame) { f.History = n } }
+func WithHistory(n int) JoinOption { return func(f *protocol.Frame) { f.History = n } }
 
 // Join enters a room and remembers it: after a reconnect the client joins
 // it again from the last position it saw, so the server replays what was
 // missed. When that gap is no longer in the room's history, OnState gets a
 // "resync" for the room.
-func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) (engine.JoinResult, error) {
-	f := engine.Frame{Type: engine.TypeJoin, Room: room}
+func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) (protocol.JoinResult, error) {
+	f := protocol.Frame{Type: protocol.TypeJoin, Room: room}
 	for _, o := range opts {
 		o(&f)
 	}
@@ -297,12 +297,12 @@ func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) (eng
 	return res, err
 }
 
-func (c *Client) join(ctx context.Context, f engine.Frame) (engine.JoinResult, error) {
+func (c *Client) join(ctx context.Context, f protocol.Frame) (protocol.JoinResult, error) {
 	a, err := c.request(ctx, f)
 	if err != nil {
-		return engine.JoinResult{}, err
+		return protocol.JoinResult{}, err
 	}
-	var res engine.JoinResult
+	var res protocol.JoinResult
 	if err := json.Unmarshal(a.Data, &res); err != nil {
 		return res, err
 	}
@@ -320,7 +320,7 @@ func (c *Client) Leave(ctx context.Context, room string) error {
 	c.mu.Lock()
 	delete(c.rooms, room)
 	c.mu.Unlock()
-	_, err := c.request(ctx, engine.Frame{Type: engine.TypeLeave, Room: room})
+	_, err := c.request(ctx, protocol.Frame{Type: protocol.TypeLeave, Room: room})
 	return err
 }
 
@@ -343,7 +343,7 @@ func (c *Client) Connected() <-chan struct{} {
 	return c.connected
 }
 
-func (c *Client) send(ctx context.Context, f engine.Frame) error {
+func (c *Client) send(ctx context.Context, f protocol.Frame) error {
 	b, err := json.Marshal(f)
 	if err != nil {
 		return err
@@ -361,8 +361,8 @@ func (c *Client) send(ctx context.Context, f engine.Frame) error {
 }
 
 // request sends f with a fresh id and waits for its ack.
-func (c *Client) request(ctx context.Context, f engine.Frame) (engine.Frame, error) {
-	ch := make(chan engine.Frame, 1)
+func (c *Client) request(ctx context.Context, f protocol.Frame) (protocol.Frame, error) {
+	ch := make(chan protocol.Frame, 1)
 	c.mu.Lock()
 	c.nextID++
 	f.ID = c.nextID
@@ -374,7 +374,7 @@ func (c *Client) request(ctx context.Context, f engine.Frame) (engine.Frame, err
 		c.mu.Unlock()
 	}()
 	if err := c.send(ctx, f); err != nil {
-		return engine.Frame{}, err
+		return protocol.Frame{}, err
 	}
 	select {
 	case a, ok := <-ch:
@@ -386,9 +386,9 @@ func (c *Client) request(ctx context.Context, f engine.Frame) (engine.Frame, err
 		}
 		return a, nil
 	case <-ctx.Done():
-		return engine.Frame{}, ctx.Err()
+		return protocol.Frame{}, ctx.Err()
 	case <-c.done:
-		return engine.Frame{}, ErrClosed
+		return protocol.Frame{}, ErrClosed
 	}
 }
 
@@ -428,7 +428,7 @@ func (c *Client) run(conn Conn, rest [][]byte) {
 			c.log.Info("hubbub client: not reconnecting", "err", err)
 			return
 		}
-		var hello engine.Frame
+		var hello protocol.Frame
 		conn, hello, rest = c.reconnect()
 		if conn == nil {
 			return // closed while waiting
@@ -442,7 +442,7 @@ func (c *Client) run(conn Conn, rest [][]byte) {
 // routeRaw routes frames that are already split.
 func (c *Client) routeRaw(frames [][]byte) {
 	for _, raw := range frames {
-		var f engine.Frame
+		var f protocol.Frame
 		if err := json.Unmarshal(raw, &f); err != nil {
 			c.log.Warn("hubbub client: server sent a malformed frame", "err", err)
 			continue
@@ -457,7 +457,7 @@ func (c *Client) isClosed() bool {
 	return c.closed
 }
 
-func (c *Client) attach(conn Conn, hello engine.Frame) {
+func (c *Client) attach(conn Conn, hello protocol.Frame) {
 	c.mu.Lock()
 	c.conn = conn
 	c.sid = hello.Session
@@ -483,14 +483,14 @@ func (c *Client) detach(conn Conn) {
 }
 
 // reconnect dials with backoff until it succeeds or the client is closed.
-func (c *Client) reconnect() (Conn, engine.Frame, [][]byte) {
+func (c *Client) reconnect() (Conn, protocol.Frame, [][]byte) {
 	delay := c.opts.BackoffMin
 	for attempt := 1; ; attempt++ {
 		c.state(State{Kind: "reconnect_attempt", Attempt: attempt})
 		wait := time.Duration(float64(delay) * (0.5 + rand.Float64())) // ±50 % jitter
 		select {
 		case <-c.done:
-			return nil, engine.Frame{}, nil
+			return nil, protocol.Frame{}, nil
 		case <-time.After(wait):
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -515,7 +515,7 @@ func (c *Client) reconnect() (Conn, engine.Frame, [][]byte) {
 // runs on its own goroutine because the acks arrive through read.
 func (c *Client) rejoin(conn Conn) {
 	c.mu.Lock()
-	rooms := make(map[string]*engine.Position, len(c.rooms))
+	rooms := make(map[string]*protocol.Position, len(c.rooms))
 	for r, p := range c.rooms {
 		if p != nil {
 			pos := *p
@@ -530,7 +530,7 @@ func (c *Client) rejoin(conn Conn) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		for room, pos := range rooms {
-			f := engine.Frame{Type: engine.TypeJoin, Room: room, Since: pos}
+			f := protocol.Frame{Type: protocol.TypeJoin, Room: room, Since: pos}
 			res, err := c.join(ctx, f)
 			switch {
 			case err != nil:
@@ -548,7 +548,7 @@ func retryable(err error) bool {
 	var ce *CloseError
 	if errors.As(err, &ce) {
 		switch ce.Code {
-		case engine.CloseNormal, engine.ClosePolicy:
+		case protocol.CloseNormal, protocol.ClosePolicy:
 			return false
 		}
 	}
@@ -563,8 +563,8 @@ func (c *Client) read(conn Conn) error {
 			return err
 		}
 		var ferr error
-		if err := engine.SplitBatch(msg, func(raw []byte) {
-			var f engine.Frame
+		if err := protocol.SplitBatch(msg, func(raw []byte) {
+			var f protocol.Frame
 			if err := json.Unmarshal(raw, &f); err != nil {
 				ferr = err
 				return
@@ -576,9 +576,9 @@ func (c *Client) read(conn Conn) error {
 	}
 }
 
-func (c *Client) route(f engine.Frame) {
+func (c *Client) route(f protocol.Frame) {
 	switch f.Type {
-	case engine.TypeAck:
+	case protocol.TypeAck:
 		c.mu.Lock()
 		ch, ok := c.pending[f.ID]
 		delete(c.pending, f.ID)
@@ -586,7 +586,7 @@ func (c *Client) route(f engine.Frame) {
 		if ok {
 			ch <- f
 		}
-	case engine.TypeEmit:
+	case protocol.TypeEmit:
 		if f.Room != "" && f.Offset != 0 && !c.advance(f.Room, f.Offset) {
 			return // a duplicate from a replay
 		}
@@ -594,14 +594,14 @@ func (c *Client) route(f engine.Frame) {
 		case c.events <- f:
 		case <-c.done:
 		}
-	case engine.TypePresence:
+	case protocol.TypePresence:
 		c.mu.Lock()
 		fn := c.onPres
 		c.mu.Unlock()
 		if fn != nil {
 			fn(f)
 		}
-	case engine.TypeError:
+	case protocol.TypeError:
 		c.mu.Lock()
 		fn := c.onErr
 		c.mu.Unlock()
@@ -641,7 +641,7 @@ func (c *Client) dispatch() {
 		c.mu.Unlock()
 		if h == nil {
 			if f.ID != 0 {
-				c.reply(ctx, f.ID, nil, engine.NewError(engine.CodeUnknownEvent, "no handler for %q", f.Event))
+				c.reply(ctx, f.ID, nil, protocol.NewError(protocol.CodeUnknownEvent, "no handler for %q", f.Event))
 			}
 			continue
 		}
@@ -653,17 +653,17 @@ func (c *Client) dispatch() {
 }
 
 func (c *Client) reply(ctx context.Context, id uint64, out any, err error) {
-	a := engine.Frame{Type: engine.TypeAck, ID: id}
+	a := protocol.Frame{Type: protocol.TypeAck, ID: id}
 	if err != nil {
-		var we *engine.Error
+		var we *protocol.Error
 		if !errors.As(err, &we) {
-			we = &engine.Error{Code: engine.CodeInternal, Message: err.Error()}
+			we = &protocol.Error{Code: protocol.CodeInternal, Message: err.Error()}
 		}
 		a.Err = we
 	} else if out != nil {
 		d, merr := json.Marshal(out)
 		if merr != nil {
-			a.Err = &engine.Error{Code: engine.CodeInternal, Message: merr.Error()}
+			a.Err = &protocol.Error{Code: protocol.CodeInternal, Message: merr.Error()}
 		} else {
 			a.Data = d
 		}

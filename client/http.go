@@ -15,16 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hubbubhq/hubbub/engine"
 	"github.com/hubbubhq/hubbub/internal/ssewire"
-)
-
-// Frame types that the SSE and long-poll transports add to the protocol
-// (transport/sse: TypeResync, TypeReplaced). They never reach the Client:
-// the connection turns them into errors.
-const (
-	typeResync   = "resync"
-	typeReplaced = "replaced"
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 // Defaults of the SSE and LongPoll transports.
@@ -61,7 +53,7 @@ type transientError struct{ error }
 
 func (e transientError) Unwrap() error { return e.error }
 
-// refused turns a non-2xx answer into an *engine.Error, marked transient
+// refused turns a non-2xx answer into an *protocol.Error, marked transient
 // when retrying may help.
 func refused(resp *http.Response) error {
 	err := refusal(resp)
@@ -75,7 +67,7 @@ func refused(resp *http.Response) error {
 // final reports whether err ends the retries of a session: a refusal by
 // the server (unknown or ended session, 4xx, 503), not a network failure.
 func final(err error) bool {
-	var we *engine.Error
+	var we *protocol.Error
 	var te transientError
 	return errors.As(err, &we) && !errors.As(err, &te)
 }
@@ -400,37 +392,37 @@ func inspect(msg []byte) ([]byte, error) {
 		before [][]byte
 		end    error
 	)
-	err := engine.SplitBatch(msg, func(raw []byte) {
+	err := protocol.SplitBatch(msg, func(raw []byte) {
 		if end != nil {
 			return
 		}
 		var f struct {
-			Type  string              `json:"t"`
-			Close *engine.CloseReason `json:"close"`
-			Err   *engine.Error       `json:"err"`
+			Type  string                `json:"t"`
+			Close *protocol.CloseReason `json:"close"`
+			Err   *protocol.Error       `json:"err"`
 		}
 		if json.Unmarshal(raw, &f) == nil {
 			switch f.Type {
-			case engine.TypeClose:
-				ce := &CloseError{Code: 1005} // no status
+			case protocol.TypeClose:
+				ce := &CloseError{Code: protocol.CloseNoStatus}
 				if f.Close != nil {
 					ce.Code, ce.Reason = f.Close.Code, f.Close.Text
 				}
 				end = ce
 				return
-			case typeResync:
+			case protocol.TypeResync:
 				reason := "not recovered"
 				if f.Err != nil {
 					reason = "not recovered: " + f.Err.Message
 				}
-				end = &CloseError{Code: engine.CloseSlowConsumer, Reason: reason}
+				end = &CloseError{Code: protocol.CloseSlowConsumer, Reason: reason}
 				return
-			case typeReplaced:
+			case protocol.TypeReplaced:
 				msg := "another reader took this session"
 				if f.Err != nil {
 					msg = f.Err.Message
 				}
-				end = &engine.Error{Code: typeReplaced, Message: msg}
+				end = &protocol.Error{Code: protocol.CodeReplaced, Message: msg}
 				return
 			}
 		}
@@ -442,7 +434,7 @@ func inspect(msg []byte) ([]byte, error) {
 	if len(before) == 0 {
 		return nil, end
 	}
-	return engine.AppendBatch(nil, before), end
+	return protocol.AppendBatch(nil, before), end
 }
 
 // ---------------------------------------------------------------------------
@@ -486,7 +478,7 @@ func (s *stream) close() {
 // Dial opens a session: a GET whose response is the event stream. It
 // returns once the first event (the hello frame) arrived, which also gives
 // the session token. A refusal (401, 403, 503, …) is returned as an
-// *engine.Error with the server's code and reason.
+// *protocol.Error with the server's code and reason.
 func (s SSE) Dial(ctx context.Context, url string, header http.Header) (Conn, error) {
 	b, err := newHTTPBase(s.Client, url, header, s.ResumeTimeout)
 	if err != nil {
@@ -531,7 +523,7 @@ func (s SSE) Dial(ctx context.Context, url string, header http.Header) (Conn, er
 }
 
 // openStream sends the GET of a stream, resuming after lastID unless it is
-// empty. A refusal is an *engine.Error; other errors are network errors.
+// empty. A refusal is an *protocol.Error; other errors are network errors.
 func (c *sseConn) openStream(lastID string) error {
 	ctx, cancel := context.WithCancel(c.ctx)
 	req, err := c.request(ctx, http.MethodGet, c.url.String(), nil)
@@ -663,7 +655,7 @@ type pollAnswer struct {
 }
 
 // Dial opens a session with a first poll, answered at once with the hello
-// frame and the session token. A refusal is returned as an *engine.Error.
+// frame and the session token. A refusal is returned as an *protocol.Error.
 func (l LongPoll) Dial(ctx context.Context, url string, header http.Header) (Conn, error) {
 	b, err := newHTTPBase(l.Client, url, header, l.ResumeTimeout)
 	if err != nil {

@@ -2,25 +2,23 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
 
-	"github.com/hubbubhq/hubbub/engine"
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 // Transport opens connections to a hubbub server. WebSocket is the
 // default; other transports (SSE, long-poll) implement the same interface.
 type Transport interface {
 	// Dial connects to url with the given request headers. A refusal by
-	// the server should be returned as an *engine.Error.
+	// the server should be returned as an *protocol.Error.
 	Dial(ctx context.Context, url string, header http.Header) (Conn, error)
 }
 
@@ -36,9 +34,9 @@ type Conn interface {
 }
 
 // CloseError is a connection closed by the server with a code and reason
-// (engine.CloseGoingAway, engine.CloseSlowConsumer, …).
+// (protocol.CloseGoingAway, protocol.CloseSlowConsumer, …).
 type CloseError struct {
-	Code   int
+	Code   protocol.CloseCode
 	Reason string
 }
 
@@ -60,7 +58,7 @@ var defaultDialer = &websocket.Dialer{
 }
 
 // Dial opens a WebSocket connection. A refusal before the upgrade (HTTP
-// 401, 403, …) is returned as an *engine.Error with the server's code and
+// 401, 403, …) is returned as an *protocol.Error with the server's code and
 // reason.
 func (w WebSocket) Dial(ctx context.Context, url string, header http.Header) (Conn, error) {
 	d := w.Dialer
@@ -78,30 +76,11 @@ func (w WebSocket) Dial(ctx context.Context, url string, header http.Header) (Co
 }
 
 // refusal turns a refused request (a non-101 answer to a WebSocket
-// upgrade, a non-2xx answer over SSE or long-poll) into an *engine.Error:
-// the code and reason of the server's JSON body ({"error": code, "reason":
-// text}), or, without one, a code from the status: "unauthorized" (401),
-// "forbidden" (403), "unavailable" (503), else "http_<status>".
+// upgrade, a non-2xx answer over SSE or long-poll) into an *protocol.Error
+// (see protocol.ParseRefusal).
 func refusal(resp *http.Response) error {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	var r struct {
-		Error  string `json:"error"`
-		Reason string `json:"reason"`
-	}
-	if json.Unmarshal(body, &r) != nil || r.Error == "" {
-		switch resp.StatusCode {
-		case http.StatusUnauthorized:
-			r.Error = engine.CodeUnauthorized
-		case http.StatusForbidden:
-			r.Error = engine.CodeForbidden
-		case http.StatusServiceUnavailable:
-			r.Error = "unavailable"
-		default:
-			r.Error = "http_" + strconv.Itoa(resp.StatusCode)
-		}
-		r.Reason = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, body)
-	}
-	return &engine.Error{Code: r.Error, Message: r.Reason}
+	return protocol.ParseRefusal(resp.StatusCode, body)
 }
 
 type wsConn struct {
@@ -114,7 +93,7 @@ func (w *wsConn) Read(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		var ce *websocket.CloseError
 		if errors.As(err, &ce) {
-			return nil, &CloseError{Code: ce.Code, Reason: ce.Text}
+			return nil, &CloseError{Code: protocol.CloseCode(ce.Code), Reason: ce.Text}
 		}
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 type ackReply struct {
@@ -81,7 +83,7 @@ func (s *Session) EmitWithAck(ctx context.Context, event string, data any) (json
 		return nil, ErrSessionClosed
 	}
 	defer s.acks.remove(id)
-	if !s.send(appendEmit(nil, event, "", 0, id, d)) {
+	if !s.send(protocol.AppendEmit(nil, event, "", 0, id, d)) {
 		return nil, ErrSessionClosed
 	}
 	select {

@@ -1,6 +1,10 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/hubbubhq/hubbub/protocol"
+)
 
 // Target is a set of recipients for an event: rooms, users, or everyone,
 // minus excepted sessions. Build it with Engine.To, Engine.ToUser or
@@ -89,7 +93,7 @@ func (t Target) Emit(event string, data any) error {
 		delivered += e.publish(r, event, d, t.volatile, t.except, seen, now)
 	}
 	if len(t.users) > 0 || t.all {
-		frame := appendEmit(nil, event, "", 0, 0, d)
+		frame := protocol.AppendEmit(nil, event, "", 0, 0, d)
 		deliver := func(s *Session) {
 			if len(t.except) > 0 && isExcepted(s, t.except) {
 				return
@@ -128,10 +132,10 @@ func (e *Engine) publish(r *room, event string, data []byte, volatile bool, exce
 		return 0
 	}
 	if volatile {
-		return r.fanout(appendVolatile(buf, event, r.name, data), except, seen)
+		return r.fanout(protocol.AppendVolatile(buf, event, r.name, data), except, seen)
 	}
 	r.off++
-	frame := appendEmit(buf, event, r.name, r.off, 0, data)
+	frame := protocol.AppendEmit(buf, event, r.name, r.off, 0, data)
 	r.hist.append(r.off, now, frame)
 	return r.fanout(frame, except, seen)
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/hubbubhq/hubbub/protocol"
 	"github.com/hubbubhq/hubbub/store"
 )
 
@@ -110,7 +111,7 @@ func (e *Engine) Open(conn Conn, id Identity) (*Session, error) {
 	}
 	// The hello goes out before the session is reachable by ToAll or
 	// ToUser, so it is always the client's first frame.
-	if err := conn.Send(appendHello(nil, s.id, s.user)); err != nil {
+	if err := conn.Send(protocol.AppendHello(nil, s.id, s.user)); err != nil {
 		s.Close(CloseReason{Code: CloseInternal, Text: "connection refused the hello frame"})
 		return nil, ErrSessionClosed
 	}

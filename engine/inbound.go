@@ -5,6 +5,8 @@ import (
 	"errors"
 	"runtime/debug"
 	"sync"
+
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 // Receive feeds one inbound transport message to the session: a single
@@ -40,9 +42,9 @@ func (s *Session) Receive(msg []byte) error {
 // decodes it, answers bad input and runs it.
 func (s *Session) receiveFrame(raw []byte) {
 	s.e.stats.received.Add(1)
-	p, ok := peekFrame(raw)
+	p, ok := protocol.Peek(raw)
 	if ok {
-		switch typ := string(p.typ); typ {
+		switch typ := string(p.Type); typ {
 		case TypePing:
 			if json.Valid(raw) {
 				s.send(pongFrame)
@@ -52,12 +54,12 @@ func (s *Session) receiveFrame(raw []byte) {
 			s.handleFrame(raw)
 			return
 		case TypeEmit, TypeJoin, TypeLeave:
-			name := p.room
+			name := p.Room
 			if typ == TypeEmit {
-				name = p.event
+				name = p.Event
 			}
 			if err := s.e.checkName(string(name)); err != nil && json.Valid(raw) {
-				s.reject(p.id, err.(*Error))
+				s.reject(p.ID, err.(*Error))
 				return
 			}
 		}
@@ -70,7 +72,7 @@ func (s *Session) receiveFrame(raw []byte) {
 		s.handleFrame(raw)
 		return
 	}
-	s.enqueue(p.id, append([]byte(nil), raw...))
+	s.enqueue(p.ID, append([]byte(nil), raw...))
 }
 
 // isAck decodes just enough of raw to tell whether it is an ack.
@@ -129,9 +131,9 @@ func (s *Session) reject(id uint64, err *Error) {
 
 func (s *Session) replyError(id uint64, err *Error) {
 	if id != 0 {
-		s.send(appendAckError(nil, id, err))
+		s.send(protocol.AppendAckError(nil, id, err))
 	} else {
-		s.send(appendErrorFrame(nil, err))
+		s.send(protocol.AppendErrorFrame(nil, err))
 	}
 }
 
@@ -271,5 +273,5 @@ func (s *Session) answer(id uint64, out any, err error) {
 		s.replyError(id, &Error{Code: CodeInternal, Message: "internal error"})
 		return
 	}
-	s.send(appendAck(nil, id, d))
+	s.send(protocol.AppendAck(nil, id, d))
 }

@@ -5,12 +5,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hubbubhq/hubbub/store"
+	"github.com/hubbubhq/hubbub/protocol"
 )
-
-// PresenceEntry is one user present in a room: one entry however many
-// sessions (tabs) the user has there.
-type PresenceEntry = store.Presence
 
 func (e *Engine) newRoom(name string) *room {
 	return &room{
@@ -100,7 +96,7 @@ func (e *Engine) joinSession(s *Session, name string, since *Position, history i
 	u.conns++
 	if r.notices {
 		if u.conns == 1 {
-			r.fanout(appendPresence(nil, name, "join", s.user, s.meta), []*Session{s}, nil)
+			r.fanout(protocol.AppendPresence(nil, name, "join", s.user, s.meta), []*Session{s}, nil)
 		}
 		// Listed under the same lock as the notices, so the list and the
 		// notices that follow it agree.
@@ -158,7 +154,7 @@ func (e *Engine) removeMember(r *room, s *Session) {
 	if u := r.users[s.user]; u == nil || u.conns <= 0 {
 		delete(r.users, s.user)
 		if r.notices {
-			r.fanout(appendPresence(nil, r.name, "leave", s.user, nil), nil, nil)
+			r.fanout(protocol.AppendPresence(nil, r.name, "leave", s.user, nil), nil, nil)
 		}
 	}
 	idle := r.idle(now)

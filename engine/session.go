@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 // Session is one client connection: a browser tab, a service client. The
@@ -115,7 +117,7 @@ func (s *Session) Emit(event string, data any) error {
 	if err != nil {
 		return err
 	}
-	if !s.send(appendEmit(nil, event, "", 0, 0, d)) {
+	if !s.send(protocol.AppendEmit(nil, event, "", 0, 0, d)) {
 		return ErrSessionClosed
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 // ErrNotFound is returned when a session or membership does not exist.
@@ -31,12 +33,8 @@ type Membership struct {
 }
 
 // Presence is one user present in a room, however many sessions (tabs) the
-// user has there.
-type Presence struct {
-	UserID string          `json:"user"`
-	Meta   json.RawMessage `json:"meta,omitempty"`
-	Conns  int             `json:"conns"` // sessions of this user in the room, ≥ 1
-}
+// user has there: the protocol's presence entry, as clients get it.
+type Presence = protocol.PresenceEntry
 
 // Store persists and queries sessions, memberships and presence.
 //

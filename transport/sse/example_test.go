@@ -82,7 +82,7 @@ func Example() {
 	_ = e.Shutdown(ctx)
 	_ = h.Close()
 	end := next()
-	fmt.Println(end.Type, end.Close.Code, end.Close.Text)
+	fmt.Printf("%s %d %s\n", end.Type, end.Close.Code, end.Close.Text)
 	// Output:
 	// hello 1
 	// 204

@@ -89,7 +89,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hubbubhq/hubbub/engine"
-	"github.com/hubbubhq/hubbub/internal/httpx"
+	"github.com/hubbubhq/hubbub/internal/admit"
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 // Defaults for zero Config fields.
@@ -104,37 +105,30 @@ const (
 	DefaultMaxBodyBytes = 64 << 10
 )
 
-// Frame types the SSE transport adds to the protocol's (docs/TRANSPORTS.md).
-// They are transport frames: they carry no event id and are not numbered.
+// Frame types the SSE transport adds to the protocol (docs/TRANSPORTS.md):
+// transport frames, which carry no event id and are not numbered.
 const (
-	// TypeResync tells a resuming client that frames it asked for are no
-	// longer buffered: {"t":"resync","err":{"code":"not_recovered","msg":…}}.
-	// The session's close frame (4008) follows; the client opens a new
-	// session and joins its rooms with "since".
-	TypeResync = "resync"
-	// TypeReplaced ends a stream or poll because a newer one was opened
-	// for the same session: {"t":"replaced","err":{"code":"replaced","msg":…}}.
-	// The session goes on with the newer reader; the client must drop this
-	// one without reconnecting it.
-	TypeReplaced = "replaced"
+	TypeResync   = protocol.TypeResync   // the frames a resuming client asked for are gone
+	TypeReplaced = protocol.TypeReplaced // a newer stream or poll took the session
 )
 
 // Codes in TypeResync and TypeReplaced frames and in refusals
-// ({"error": code, "reason": text}) that are not engine codes.
+// ({"error": code, "reason": text}) that are not engine codes; see
+// package protocol.
 const (
-	CodeNotRecovered     = "not_recovered"      // resync: the frames after the cursor are gone
-	CodeReplaced         = "replaced"           // replaced: a newer reader took the session
-	CodeUnknownSession   = "unknown_session"    // 404: no session has this token (or it ended long ago)
-	CodeSessionClosed    = "session_closed"     // 410: the session has ended; the reason says why
-	CodeBadRequest       = "bad_request"        // 400: a parameter is missing or malformed
-	CodeMethodNotAllowed = "method_not_allowed" // 405
-	CodeUnavailable      = httpx.CodeUnavailable
+	CodeNotRecovered     = protocol.CodeNotRecovered
+	CodeReplaced         = protocol.CodeReplaced
+	CodeUnknownSession   = protocol.CodeUnknownSession
+	CodeSessionClosed    = protocol.CodeSessionClosed
+	CodeBadRequest       = protocol.CodeBadRequest
+	CodeMethodNotAllowed = protocol.CodeMethodNotAllowed
+	CodeUnavailable      = protocol.CodeUnavailable
 )
 
 // ReasonGone closes a session whose client did not come back within
-// Config.Grace. Its code is 1006, as for a WebSocket connection lost
-// without a close frame.
-var ReasonGone = engine.CloseReason{Code: 1006, Text: "connection lost: no stream or poll within the grace period"}
+// Config.Grace. Its code is 1006 (protocol.CloseAbnormal), as for a
+// WebSocket connection lost without a close frame.
+var ReasonGone = engine.CloseReason{Code: protocol.CloseAbnormal, Text: "connection lost: no stream or poll within the grace period"}
 
 // Config configures a Handler. The zero value is a working default:
 // same-origin pages and non-browser clients, heartbeats every 15 s, a 30 s
@@ -259,10 +253,10 @@ func (c Config) withDefaults() Config {
 // engine sessions over HTTP requests. Create it with New; it is safe for
 // concurrent use.
 type Handler struct {
-	e       *engine.Engine
-	cfg     Config
-	log     *slog.Logger
-	origins *httpx.Origins
+	e    *engine.Engine
+	cfg  Config
+	log  *slog.Logger
+	gate *admit.Gate
 
 	mu       sync.Mutex
 	closed   bool
@@ -290,7 +284,7 @@ func New(e *engine.Engine, cfg Config) *Handler {
 		e:        e,
 		cfg:      cfg,
 		log:      cfg.Logger,
-		origins:  httpx.NewOrigins(cfg.AllowedOrigins, cfg.AllowAllOrigins),
+		gate:     admit.New(e, "hubbub/sse", cfg.AllowedOrigins, cfg.AllowAllOrigins, cfg.Logger),
 		sessions: make(map[string]*session),
 		writes:   newWriteLimiter(cfg.MaxWritesPerSecond),
 	}
@@ -309,16 +303,15 @@ const allowedMethods = "GET, POST, DELETE, OPTIONS"
 // request gets 503.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.enter() {
-		h.refuse(w, r, http.StatusServiceUnavailable, CodeUnavailable, "server shutting down")
+		h.gate.RefuseShutdown(w, r)
 		return
 	}
 	defer h.wg.Done()
 
-	if !h.origins.Allowed(r) {
-		h.refuse(w, r, http.StatusForbidden, engine.CodeForbidden, "origin "+r.Header.Get("Origin")+" not allowed")
+	if !h.gate.CheckOrigin(w, r) {
 		return
 	}
-	if httpx.CrossOrigin(r) {
+	if admit.CrossOrigin(r) {
 		hdr := w.Header()
 		hdr.Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
 		hdr.Set("Access-Control-Allow-Credentials", "true")
@@ -336,7 +329,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.servePreflight(w, r)
 	default:
 		w.Header().Set("Allow", allowedMethods)
-		h.refuse(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+r.Method+" not allowed; use "+allowedMethods)
+		h.gate.Refuse(w, r, http.StatusMethodNotAllowed, CodeMethodNotAllowed, "method "+r.Method+" not allowed; use "+allowedMethods)
 	}
 }
 
@@ -367,12 +360,12 @@ func (h *Handler) serveGet(w http.ResponseWriter, r *http.Request) {
 	case "poll":
 		poll = true
 	default:
-		h.refuse(w, r, http.StatusBadRequest, CodeBadRequest, `mode must be "stream" or "poll", not `+strconv.Quote(mode))
+		h.gate.Refuse(w, r, http.StatusBadRequest, CodeBadRequest, `mode must be "stream" or "poll", not `+strconv.Quote(mode))
 		return
 	}
 	token, cursor, resume, err := resumePoint(r, q.Get("session"), q.Get("cursor"), !poll)
 	if err != nil {
-		h.refuse(w, r, http.StatusBadRequest, CodeBadRequest, err.Error())
+		h.gate.Refuse(w, r, http.StatusBadRequest, CodeBadRequest, err.Error())
 		return
 	}
 	var s *session
@@ -452,15 +445,15 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			h.refuse(w, r, http.StatusRequestEntityTooLarge, engine.CodeTooLarge,
+			h.gate.Refuse(w, r, http.StatusRequestEntityTooLarge, engine.CodeTooLarge,
 				"body exceeds the "+strconv.Itoa(h.cfg.MaxBodyBytes)+"-byte limit")
 			return
 		}
-		h.refuse(w, r, http.StatusBadRequest, CodeBadRequest, "reading the body: "+err.Error())
+		h.gate.Refuse(w, r, http.StatusBadRequest, CodeBadRequest, "reading the body: "+err.Error())
 		return
 	}
 	if err := checkJSON(body); err != nil {
-		h.refuse(w, r, http.StatusBadRequest, engine.CodeMalformed, err.Error())
+		h.gate.Refuse(w, r, http.StatusBadRequest, engine.CodeMalformed, err.Error())
 		return
 	}
 	// Protocol errors (unknown type, bad names, too large for the engine)
@@ -487,7 +480,7 @@ func (h *Handler) serveDelete(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) lookupParam(w http.ResponseWriter, r *http.Request) *session {
 	token := r.URL.Query().Get("session")
 	if token == "" {
-		h.refuse(w, r, http.StatusBadRequest, CodeBadRequest, "missing the session parameter")
+		h.gate.Refuse(w, r, http.StatusBadRequest, CodeBadRequest, "missing the session parameter")
 		return nil
 	}
 	s := h.lookup(w, r, token)
@@ -507,7 +500,7 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, token string) *
 	s := h.sessions[token]
 	h.mu.Unlock()
 	if s == nil {
-		h.refuse(w, r, http.StatusNotFound, CodeUnknownSession, "no session with this token: it never existed or ended more than the grace period ago; open a new session")
+		h.gate.Refuse(w, r, http.StatusNotFound, CodeUnknownSession, "no session with this token: it never existed or ended more than the grace period ago; open a new session")
 		return nil
 	}
 	return s
@@ -515,42 +508,28 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, token string) *
 
 func (h *Handler) refuseClosed(w http.ResponseWriter, r *http.Request, s *session) {
 	reason := s.closeReason()
-	h.refuse(w, r, http.StatusGone, CodeSessionClosed,
-		"the session has ended ("+strconv.Itoa(reason.Code)+" "+reason.Text+"); open a new session")
+	h.gate.Refuse(w, r, http.StatusGone, CodeSessionClosed,
+		"the session has ended ("+strconv.Itoa(int(reason.Code))+" "+reason.Text+"); open a new session")
 }
 
 // open authenticates r and opens a new session, or answers the request.
 func (h *Handler) open(w http.ResponseWriter, r *http.Request) *session {
-	id, err := h.e.Authenticate(r)
-	if err != nil {
-		// The engine logged the refusal.
-		status, code, reason := httpx.AuthRefusal(err)
-		httpx.WriteRefusal(w, status, code, reason)
-		return nil
-	}
 	s := newSession(h)
-	es, err := h.e.Open(s, id)
-	if err != nil {
-		if errors.Is(err, engine.ErrClosed) {
-			h.refuse(w, r, http.StatusServiceUnavailable, CodeUnavailable, "server shutting down")
-		} else {
-			h.log.Error("hubbub/sse: session not opened", "remote", r.RemoteAddr, "err", err)
-			httpx.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "internal error")
+	es := h.gate.Admit(w, r, s, func(es *engine.Session) bool {
+		s.es = es
+		// The token has not been sent yet, so no request can be looking
+		// for it; the mutex publishes s.es to those that will.
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed {
+			return false
 		}
+		h.sessions[s.token] = s
+		return true
+	})
+	if es == nil {
 		return nil
 	}
-	s.es = es
-	// Registered once es is set (the mutex publishes it); the token has not
-	// been sent yet, so no request can be looking for it.
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		es.Close(engine.ReasonGoingAway)
-		h.refuse(w, r, http.StatusServiceUnavailable, CodeUnavailable, "server shutting down")
-		return nil
-	}
-	h.sessions[s.token] = s
-	h.mu.Unlock()
 	return s
 }
 
@@ -603,10 +582,4 @@ func (h *Handler) remove(s *session) {
 		delete(h.sessions, s.token)
 	}
 	h.mu.Unlock()
-}
-
-// refuse logs a refused request once and answers it.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, code, reason string) {
-	h.log.Info("hubbub/sse: request refused", "method", r.Method, "remote", r.RemoteAddr, "status", status, "code", code, "reason", reason)
-	httpx.WriteRefusal(w, status, code, reason)
 }

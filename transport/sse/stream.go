@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"github.com/hubbubhq/hubbub/engine"
-	"github.com/hubbubhq/hubbub/internal/httpx"
+	"github.com/hubbubhq/hubbub/internal/admit"
 	"github.com/hubbubhq/hubbub/internal/ssewire"
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 // serveStream attaches a stream to s, owed the frames after cursor, and
@@ -35,7 +36,7 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session
 		// ends, and EventSource would reconnect to it forever.
 		h.log.Error("hubbub/sse: the ResponseWriter cannot flush (compression or buffering middleware?); streams cannot work, polls can",
 			"remote", r.RemoteAddr)
-		httpx.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "streaming is not possible on this server; use mode=poll")
+		admit.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "streaming is not possible on this server; use mode=poll")
 		return
 	}
 	rd := newReader()
@@ -176,7 +177,7 @@ func (h *Handler) attach(w http.ResponseWriter, r *http.Request, s *session, rd 
 	replaced, err := s.attach(rd, cursor)
 	switch {
 	case errors.Is(err, errCursorAhead):
-		h.refuse(w, r, http.StatusBadRequest, CodeBadRequest,
+		h.gate.Refuse(w, r, http.StatusBadRequest, CodeBadRequest,
 			"cursor "+strconv.FormatUint(cursor, 10)+" is ahead of the last frame this session sent")
 		return false
 	case errors.Is(err, errEnded):
@@ -312,8 +313,7 @@ func resyncFrame(cursor, lost uint64) []byte {
 }
 
 func transportFrame(typ, code, msg string) []byte {
-	b, _ := json.Marshal(engine.Frame{Type: typ, Err: &engine.Error{Code: code, Message: msg}})
-	return b
+	return protocol.AppendTransportFrame(nil, typ, &protocol.Error{Code: code, Message: msg})
 }
 
 // buffer is a pooled write buffer, held only while a write is built and

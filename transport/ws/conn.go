@@ -328,7 +328,7 @@ func (c *conn) wrote(o *out, err error) {
 	defer c.mu.Unlock()
 	c.busy, c.waiting = false, false
 	if err != nil {
-		c.setCause(engine.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "connection lost"})
+		c.setCause(engine.CloseReason{Code: engine.CloseAbnormal, Text: "connection lost"})
 		c.h.log.Debug("hubbub/ws: write failed", "remote", c.remote, "err", err)
 		c.closeSocketLocked()
 		return
@@ -394,7 +394,7 @@ func (c *conn) disconnectReason() engine.CloseReason {
 	if p := c.cause.Load(); p != nil {
 		return *p
 	}
-	return engine.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "connection lost"}
+	return engine.CloseReason{Code: engine.CloseAbnormal, Text: "connection lost"}
 }
 
 // out is a pooled write buffer: the frames drained from the queue, the
@@ -424,14 +424,14 @@ func putOut(o *out) {
 
 // sendableCode maps codes that must not appear in a close frame (RFC 6455
 // §7.4) to 1000.
-func sendableCode(code int) int {
-	switch {
+func sendableCode(c engine.CloseCode) int {
+	switch code := int(c); {
 	case code == 1004, code == websocket.CloseNoStatusReceived,
 		code == websocket.CloseAbnormalClosure, code == websocket.CloseTLSHandshake,
 		code < 1000, code >= 5000, code > 1015 && code < 3000:
 		return websocket.CloseNormalClosure
 	}
-	return code
+	return int(c)
 }
 
 // maxReasonBytes is what fits in a close frame after the code.
@@ -537,9 +537,9 @@ func (h *Handler) onError(ms *melody.Session, err error) {
 		c.setCause(r)
 		h.log.Info("hubbub/ws: message too big", "remote", c.remote, "limit", h.cfg.hardLimit())
 	case errors.As(err, &ce):
-		c.setCause(engine.CloseReason{Code: ce.Code, Text: ce.Text})
+		c.setCause(engine.CloseReason{Code: engine.CloseCode(ce.Code), Text: ce.Text})
 	default:
-		c.setCause(engine.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "connection lost"})
+		c.setCause(engine.CloseReason{Code: engine.CloseAbnormal, Text: "connection lost"})
 		h.log.Debug("hubbub/ws: connection error", "remote", c.remote, "err", err)
 	}
 }

@@ -126,7 +126,7 @@ func TestPingsAndPongTimeout(t *testing.T) {
 	}()
 	deaf := v.dial(t, nil) // never reads, so never answers a ping
 
-	require.Equal(t, websocket.CloseAbnormalClosure, d.Await(t, deaf.hello.Session).Code)
+	require.Equal(t, engine.CloseAbnormal, d.Await(t, deaf.hello.Session).Code)
 	require.GreaterOrEqual(t, pings.Load(), int64(5), "pings every 20 ms for a second and more")
 	_, closed := d.Get(live.hello.Session)
 	require.False(t, closed, "a client that answers pings stays")
@@ -178,7 +178,7 @@ func TestStalledTLSClientDoesNotHoldEmit(t *testing.T) {
 	}
 	require.False(t, closedAt.IsZero(), "the stalled client was closed")
 	require.Less(t, worst, time.Second, "Emit waited for the stalled client's TLS close")
-	require.Equal(t, websocket.CloseAbnormalClosure, d.Await(t, stalled.hello.Session).Code)
+	require.Equal(t, engine.CloseAbnormal, d.Await(t, stalled.hello.Session).Code)
 }
 
 // Nothing follows a close frame (RFC 6455 §5.5.1): when a client closes

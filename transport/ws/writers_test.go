@@ -137,7 +137,7 @@ func TestStalledClientDoesNotStallOthers(t *testing.T) {
 	// The stalled client now reads: what was written before it overflowed,
 	// in order, then 4008.
 	ce := slow.readClose()
-	require.Equal(t, engine.CloseSlowConsumer, ce.Code)
+	require.Equal(t, int(engine.CloseSlowConsumer), ce.Code)
 	var last uint64
 	for _, f := range slow.ahead {
 		require.Equal(t, last+1, f.Offset)

@@ -97,8 +97,9 @@ import (
 	"github.com/olahol/melody"
 
 	"github.com/hubbubhq/hubbub/engine"
-	"github.com/hubbubhq/hubbub/internal/httpx"
+	"github.com/hubbubhq/hubbub/internal/admit"
 	"github.com/hubbubhq/hubbub/internal/shardmap"
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 // Defaults for zero Config fields.
@@ -238,11 +239,11 @@ type connCtxKey struct{}
 // requests and runs each connection as an engine session. Create it with
 // New; it is safe for concurrent use.
 type Handler struct {
-	e       *engine.Engine
-	cfg     Config
-	log     *slog.Logger
-	m       *melody.Melody
-	origins *httpx.Origins
+	e    *engine.Engine
+	cfg  Config
+	log  *slog.Logger
+	m    *melody.Melody
+	gate *admit.Gate
 
 	mu     sync.Mutex
 	closed bool
@@ -266,11 +267,11 @@ type Handler struct {
 func New(e *engine.Engine, cfg Config) *Handler {
 	cfg = cfg.withDefaults()
 	h := &Handler{
-		e:       e,
-		cfg:     cfg,
-		log:     cfg.Logger,
-		origins: httpx.NewOrigins(cfg.AllowedOrigins, cfg.AllowAllOrigins),
-		conns:   make(map[*conn]struct{}),
+		e:     e,
+		cfg:   cfg,
+		log:   cfg.Logger,
+		gate:  admit.New(e, "hubbub/ws", cfg.AllowedOrigins, cfg.AllowAllOrigins, cfg.Logger),
+		conns: make(map[*conn]struct{}),
 	}
 	h.writers = newWriters(runtime.GOMAXPROCS(0), cfg.MaxWritesPerSecond)
 	h.mu.Lock() // pingAll may run before New returns and reads h.pinger under mu
@@ -279,8 +280,8 @@ func New(e *engine.Engine, cfg Config) *Handler {
 	h.removeBacklog = e.AddBacklog(&h.backlog)
 
 	m := melody.New()
-	m.Upgrader.CheckOrigin = h.origins.Allowed // already checked; never melody's allow-all default
-	m.Upgrader.ReadBufferSize = 0              // keep the reader Hijack hands over (readBufferSize)
+	m.Upgrader.CheckOrigin = h.gate.OriginAllowed // already checked; never melody's allow-all default
+	m.Upgrader.ReadBufferSize = 0                 // keep the reader Hijack hands over (readBufferSize)
 	m.Upgrader.WriteBufferSize = writeBufferSize
 	m.Upgrader.WriteBufferPool = new(sync.Pool)
 	m.Upgrader.Error = h.upgradeError
@@ -307,35 +308,35 @@ func New(e *engine.Engine, cfg Config) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		h.refuse(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "a WebSocket connection starts with a GET request")
+		h.gate.Refuse(w, r, http.StatusMethodNotAllowed, protocol.CodeMethodNotAllowed, "a WebSocket connection starts with a GET request")
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		h.refuse(w, r, http.StatusBadRequest, "bad_request", "expected a WebSocket upgrade request")
+		h.gate.Refuse(w, r, http.StatusBadRequest, protocol.CodeBadRequest, "expected a WebSocket upgrade request")
 		return
 	}
-	if !h.origins.Allowed(r) {
-		h.refuse(w, r, http.StatusForbidden, engine.CodeForbidden, "origin "+r.Header.Get("Origin")+" not allowed")
+	if !h.gate.CheckOrigin(w, r) {
 		return
 	}
-	id, err := h.e.Authenticate(r)
-	if err != nil {
-		// The engine logged the refusal.
-		status, code, reason := httpx.AuthRefusal(err)
-		httpx.WriteRefusal(w, status, code, reason)
-		return
-	}
-
 	c := newConn(h, r.RemoteAddr)
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		h.refuse(w, r, http.StatusServiceUnavailable, httpx.CodeUnavailable, "server shutting down")
+	// Open the engine session here, on net/http's goroutine, so that its
+	// deep work (hooks, the store) never grows the stack of the goroutine
+	// that then reads the WebSocket for as long as it lives. Frames for
+	// the session wait in its queue until the handshake is done.
+	s := h.gate.Admit(w, r, c, func(s *engine.Session) bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed {
+			return false
+		}
+		c.sess.Store(s)
+		h.conns[c] = struct{}{}
+		h.wg.Add(1)
+		return true
+	})
+	if s == nil {
 		return
 	}
-	h.conns[c] = struct{}{}
-	h.wg.Add(1)
-	h.mu.Unlock()
 	done := func() {
 		h.mu.Lock()
 		delete(h.conns, c)
@@ -349,22 +350,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	// Open the engine session here, on net/http's goroutine, so that its
-	// deep work (hooks, the store) never grows the stack of the goroutine
-	// that then reads the WebSocket for as long as it lives. Frames for
-	// the session wait in its queue until the handshake is done.
-	s, err := h.e.Open(c, id)
-	if err != nil {
-		if errors.Is(err, engine.ErrClosed) || h.isClosed() {
-			h.refuse(w, r, http.StatusServiceUnavailable, httpx.CodeUnavailable, "server shutting down")
-			return
-		}
-		h.log.Error("hubbub/ws: session not opened", "remote", r.RemoteAddr, "err", err)
-		httpx.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "internal error")
-		return
-	}
-	c.sess.Store(s)
-
 	// Take the connection from net/http and serve it on a goroutine of its
 	// own, so that net/http's per-connection state (its 4 KiB read and
 	// write buffers, the request, the serve goroutine's grown stack) is
@@ -373,7 +358,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.log.Info("hubbub/ws: upgrade failed", "remote", r.RemoteAddr, "err", err)
 		if !taken {
-			httpx.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "the connection cannot be upgraded")
+			admit.WriteRefusal(w, http.StatusInternalServerError, engine.CodeInternal, "the connection cannot be upgraded")
 		}
 		s.Close(handshakeFailed)
 		return
@@ -415,7 +400,7 @@ func (h *Handler) serveConn(uw *upgradeWriter, c *conn, s *engine.Session, done 
 
 // handshakeFailed ends a session whose WebSocket handshake did not complete;
 // the client never saw it.
-var handshakeFailed = engine.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "WebSocket handshake failed"}
+var handshakeFailed = engine.CloseReason{Code: engine.CloseAbnormal, Text: "WebSocket handshake failed"}
 
 // Close closes every connection still open with 1001 "server shutting
 // down" (normally engine.Shutdown has already done so), waits for the
@@ -481,12 +466,6 @@ func (h *Handler) isClosed() bool {
 	return h.closed
 }
 
-// refuse logs a refused request once and answers it.
-func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, code, reason string) {
-	h.log.Info("hubbub/ws: connection refused", "remote", r.RemoteAddr, "status", status, "reason", reason)
-	httpx.WriteRefusal(w, status, code, reason)
-}
-
 // upgradeError is the gorilla Upgrader's error reply: the same JSON shape
 // as the other refusals. ServeHTTP logs the error.
 func (h *Handler) upgradeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
@@ -498,5 +477,5 @@ func (h *Handler) upgradeError(w http.ResponseWriter, _ *http.Request, status in
 		code = engine.CodeInternal
 	}
 	w.Header().Set("Sec-Websocket-Version", "13")
-	httpx.WriteRefusal(w, status, code, reason.Error())
+	admit.WriteRefusal(w, status, code, reason.Error())
 }

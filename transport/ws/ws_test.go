@@ -351,7 +351,7 @@ func TestBinaryMessageCloses1003(t *testing.T) {
 	c := v.dial(t, nil)
 	require.NoError(t, c.c.WriteMessage(websocket.BinaryMessage, []byte(`{"t":"emit","ev":"x"}`)))
 	ce := c.readClose()
-	require.Equal(t, engine.CloseUnsupported, ce.Code)
+	require.Equal(t, int(engine.CloseUnsupported), ce.Code)
 	require.Contains(t, ce.Text, "binary messages are not supported")
 	require.Equal(t, engine.CloseUnsupported, d.Await(t, c.hello.Session).Code)
 }
@@ -437,7 +437,7 @@ func TestSlowConsumerClosed4008(t *testing.T) {
 	// The slow client now reads: what was written before the overflow, in
 	// order, then the 4008 close frame.
 	ce := slow.readClose()
-	require.Equal(t, engine.CloseSlowConsumer, ce.Code)
+	require.Equal(t, int(engine.CloseSlowConsumer), ce.Code)
 	require.Equal(t, engine.ReasonSlow.Text, ce.Text)
 	var last uint64
 	for _, f := range slow.ahead {
@@ -494,7 +494,7 @@ func TestPeerCloseReachesOnDisconnect(t *testing.T) {
 
 	c = v.dial(t, nil)
 	require.NoError(t, c.c.Close()) // no close frame
-	require.Equal(t, websocket.CloseAbnormalClosure, d.Await(t, c.hello.Session).Code)
+	require.Equal(t, engine.CloseAbnormal, d.Await(t, c.hello.Session).Code)
 }
 
 func TestConnectDisconnectCycles(t *testing.T) {
@@ -653,7 +653,7 @@ func TestFailedHandshakeEndsTheSession(t *testing.T) {
 	sid := opened[0]
 	mu.Unlock()
 	r := d.Await(t, sid)
-	require.Equal(t, websocket.CloseAbnormalClosure, r.Code)
+	require.Equal(t, engine.CloseAbnormal, r.Code)
 	require.Equal(t, "WebSocket handshake failed", r.Text)
 	require.Zero(t, v.e.Stats().Sessions)
 }

@@ -1,4 +1,4 @@
-package httpx_test
+package admit_test
 
 import (
 	"encoding/json"
@@ -10,19 +10,20 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubbubhq/hubbub/engine"
-	"github.com/hubbubhq/hubbub/internal/httpx"
+	"github.com/hubbubhq/hubbub/internal/admit"
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 func TestWriteRefusal(t *testing.T) {
 	w := httptest.NewRecorder()
 	w.Header().Set("Allow", "GET")
-	httpx.WriteRefusal(w, http.StatusMethodNotAllowed, "method_not_allowed", `use "GET"`)
+	admit.WriteRefusal(w, http.StatusMethodNotAllowed, "method_not_allowed", `use "GET"`)
 	require.Equal(t, http.StatusMethodNotAllowed, w.Code)
 	require.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
 	require.Equal(t, "GET", w.Header().Get("Allow"), "headers set before are kept")
-	var body httpx.Refusal
+	var body protocol.Refusal
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
-	require.Equal(t, httpx.Refusal{Error: "method_not_allowed", Reason: `use "GET"`}, body)
+	require.Equal(t, protocol.Refusal{Error: "method_not_allowed", Reason: `use "GET"`}, body)
 }
 
 func TestAuthRefusal(t *testing.T) {
@@ -34,9 +35,9 @@ func TestAuthRefusal(t *testing.T) {
 		{errors.New("bad token"), 401, engine.CodeUnauthorized, "bad token"},
 		{engine.NewError(engine.CodeForbidden, "banned"), 403, engine.CodeForbidden, "banned"},
 		{engine.NewError(engine.CodeUnauthorized, "expired"), 401, engine.CodeUnauthorized, "expired"},
-		{engine.ErrClosed, 503, httpx.CodeUnavailable, "server shutting down"},
+		{engine.ErrClosed, 503, protocol.CodeUnavailable, "server shutting down"},
 	} {
-		status, code, reason := httpx.AuthRefusal(tc.err)
+		status, code, reason := admit.AuthRefusal(tc.err)
 		require.Equal(t, tc.status, status, tc.err)
 		require.Equal(t, tc.code, code, tc.err)
 		require.Equal(t, tc.reason, reason, tc.err)
@@ -48,20 +49,20 @@ func TestOrigins(t *testing.T) {
 	evil := "https://evil.example"
 	for _, tc := range []struct {
 		name   string
-		o      *httpx.Origins
+		o      *admit.Origins
 		origin string
 		ok     bool
 	}{
 		{"nil allows no Origin", nil, "", true},
 		{"nil allows same origin", nil, "http://" + host, true},
 		{"nil refuses others", nil, evil, false},
-		{"same origin ignores case", httpx.NewOrigins(nil, false), "http://HUB.example:8080", true},
-		{"opaque origin", httpx.NewOrigins(nil, false), "null", false},
-		{"listed origin", httpx.NewOrigins([]string{" https://app.example/ "}, false), "https://APP.example", true},
-		{"scheme is compared", httpx.NewOrigins([]string{"https://app.example"}, false), "http://app.example", false},
-		{"bare host", httpx.NewOrigins([]string{"partner.example:8443"}, false), "https://partner.example:8443", true},
-		{"star is no wildcard", httpx.NewOrigins([]string{"*"}, false), evil, false},
-		{"allow all", httpx.NewOrigins(nil, true), evil, true},
+		{"same origin ignores case", admit.NewOrigins(nil, false), "http://HUB.example:8080", true},
+		{"opaque origin", admit.NewOrigins(nil, false), "null", false},
+		{"listed origin", admit.NewOrigins([]string{" https://app.example/ "}, false), "https://APP.example", true},
+		{"scheme is compared", admit.NewOrigins([]string{"https://app.example"}, false), "http://app.example", false},
+		{"bare host", admit.NewOrigins([]string{"partner.example:8443"}, false), "https://partner.example:8443", true},
+		{"star is no wildcard", admit.NewOrigins([]string{"*"}, false), evil, false},
+		{"allow all", admit.NewOrigins(nil, true), evil, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodGet, "http://"+host+"/x", nil)
@@ -75,11 +76,11 @@ func TestOrigins(t *testing.T) {
 
 func TestCrossOrigin(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "http://hub.example/x", nil)
-	require.False(t, httpx.CrossOrigin(r))
+	require.False(t, admit.CrossOrigin(r))
 	r.Header.Set("Origin", "http://hub.example")
-	require.False(t, httpx.CrossOrigin(r))
+	require.False(t, admit.CrossOrigin(r))
 	r.Header.Set("Origin", "http://app.example")
-	require.True(t, httpx.CrossOrigin(r))
+	require.True(t, admit.CrossOrigin(r))
 	r.Header.Set("Origin", "null")
-	require.True(t, httpx.CrossOrigin(r))
+	require.True(t, admit.CrossOrigin(r))
 }

@@ -1,55 +1,10 @@
-// Package httpx is the HTTP plumbing that hubbub's transports share: the
-// JSON body of a refused request, the mapping of connect-hook errors to
-// HTTP statuses, and the Origin allowlist.
-package httpx
+package admit
 
 import (
-	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
-
-	"github.com/hubbubhq/hubbub/engine"
 )
-
-// Refusal is the JSON body of every refused request:
-// {"error": code, "reason": text}.
-type Refusal struct {
-	Error  string `json:"error"`
-	Reason string `json:"reason"`
-}
-
-// WriteRefusal answers a request with status and a Refusal body. Headers
-// already set on w (CORS, Allow) are kept.
-func WriteRefusal(w http.ResponseWriter, status int, code, reason string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(Refusal{Error: code, Reason: reason})
-}
-
-// CodeUnavailable is the refusal code while the server shuts down (503).
-const CodeUnavailable = "unavailable"
-
-// AuthRefusal maps an error from engine.Engine.Authenticate to the HTTP
-// status, code and reason of the refusal: engine.HTTPStatus for the
-// status; an *engine.Error keeps its code and message; engine.ErrClosed is
-// "unavailable" / "server shutting down"; anything else is "unauthorized"
-// with the error's text.
-func AuthRefusal(err error) (status int, code, reason string) {
-	code, reason = engine.CodeUnauthorized, err.Error()
-	var we *engine.Error
-	switch {
-	case errors.Is(err, engine.ErrClosed):
-		code, reason = CodeUnavailable, "server shutting down"
-	case errors.As(err, &we):
-		code, reason = we.Code, we.Message
-	}
-	return engine.HTTPStatus(err), code, reason
-}
 
 // Origins is an Origin allowlist for browser requests. The zero value and
 // nil allow same-origin requests and requests without an Origin header

@@ -1,34 +1,31 @@
-package engine
+package protocol
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"unicode/utf8"
 )
 
-// Inbound frames are routed by a shallow look at their top-level "t" and
-// "id" members instead of a full decode: encoding/json needs several KiB of
-// stack to decode a Frame, and a goroutine's stack never shrinks back below
-// a quarter of what it once used. Decoding on the transport's reading
-// goroutine, which lives as long as the connection, would cost every idle
-// connection that ever sent a frame 4 KiB more. Frames are decoded on the
-// session's handler goroutine instead, which exists only while there is
-// work.
+// A server routes inbound frames by a shallow look at their top-level "t"
+// and "id" members instead of a full decode: encoding/json needs several
+// KiB of stack to decode a Frame, and a goroutine's stack never shrinks
+// back below a quarter of what it once used. Decoding on a transport's
+// reading goroutine, which lives as long as the connection, would cost
+// every idle connection that ever sent a frame 4 KiB more.
 
-// peeked is what peekFrame reads of a frame. The byte slices alias it.
-type peeked struct {
-	typ, room, event []byte
-	id               uint64
+// Header is what Peek reads of a frame: the members a server routes it by.
+// The byte slices alias the frame.
+type Header struct {
+	Type, Room, Event []byte
+	ID                uint64
 }
 
-// peekFrame reads raw's top-level "t", "room" and "ev" members (strings)
+// Peek reads raw's top-level "t", "room" and "ev" members (strings)
 // and "id" (an unsigned integer; 0 when absent). ok is false when raw is
 // not a JSON object that this shallow reader can route: a member name or
 // one of those strings with escapes, an "id" that is not a plain unsigned
 // integer, or malformed input. It does not validate the values it skips;
 // the full decode does.
-func peekFrame(raw []byte) (p peeked, ok bool) {
+func Peek(raw []byte) (p Header, ok bool) {
 	i := skipSpace(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return p, false
@@ -51,13 +48,13 @@ func peekFrame(raw []byte) (p peeked, ok bool) {
 		// fields: ignoring case, the last occurrence winning.
 		switch {
 		case bytes.EqualFold(key, keyType):
-			p.typ, i, ok = plainString(raw, i)
+			p.Type, i, ok = plainString(raw, i)
 		case bytes.EqualFold(key, keyRoom):
-			p.room, i, ok = plainString(raw, i)
+			p.Room, i, ok = plainString(raw, i)
 		case bytes.EqualFold(key, keyEvent):
-			p.event, i, ok = plainString(raw, i)
+			p.Event, i, ok = plainString(raw, i)
 		case bytes.EqualFold(key, keyID):
-			p.id, i, ok = plainUint(raw, i)
+			p.ID, i, ok = plainUint(raw, i)
 		default:
 			i, ok = skipValue(raw, i)
 		}
@@ -183,43 +180,4 @@ func isDelim(c byte) bool {
 		return true
 	}
 	return false
-}
-
-// errNotArray is returned by splitArray for input that is not a JSON array.
-var errNotArray = errors.New("not a JSON array")
-
-// splitArray calls fn with each element of the JSON array msg, without
-// decoding them (and so without encoding/json's deep stack). msg must be
-// valid JSON.
-func splitArray(msg []byte, fn func(elem []byte)) error {
-	if !json.Valid(msg) {
-		return errors.New("invalid JSON")
-	}
-	i := skipSpace(msg, 0)
-	if i >= len(msg) || msg[i] != '[' {
-		return errNotArray
-	}
-	i = skipSpace(msg, i+1)
-	if i < len(msg) && msg[i] == ']' {
-		return nil
-	}
-	for {
-		start := i
-		end, ok := skipValue(msg, i)
-		if !ok {
-			return errors.New("malformed array element")
-		}
-		fn(msg[start:end])
-		i = skipSpace(msg, end)
-		if i >= len(msg) {
-			return errors.New("unterminated array")
-		}
-		if msg[i] == ']' {
-			return nil
-		}
-		if msg[i] != ',' {
-			return errors.New("malformed array")
-		}
-		i = skipSpace(msg, i+1)
-	}
 }

@@ -1,4 +1,4 @@
-package engine
+package protocol
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// peekCase is one peekFrame input with the expected result. The fields
+// peekCase is one Peek input with the expected result. The fields
 // are only compared when ok is true.
 type peekCase struct {
 	name          string
@@ -134,37 +134,37 @@ var peekCases = []peekCase{
 	{name: "duplicate t", in: `{"t":"emit","t":"ack","id":1,"id":2}`, ok: true, typ: "ack", id: 2},
 }
 
-func TestPeekFrameTable(t *testing.T) {
+func TestPeekTable(t *testing.T) {
 	for _, c := range peekCases {
 		t.Run(c.name, func(t *testing.T) {
-			p, ok := peekFrame([]byte(c.in))
-			require.Equal(t, c.ok, ok, "peekFrame(%q)", c.in)
+			p, ok := Peek([]byte(c.in))
+			require.Equal(t, c.ok, ok, "Peek(%q)", c.in)
 			if !c.ok {
 				return
 			}
-			require.Equal(t, c.typ, string(p.typ), "t")
-			require.Equal(t, c.room, string(p.room), "room")
-			require.Equal(t, c.ev, string(p.event), "ev")
-			require.Equal(t, c.id, p.id, "id")
+			require.Equal(t, c.typ, string(p.Type), "t")
+			require.Equal(t, c.room, string(p.Room), "room")
+			require.Equal(t, c.ev, string(p.Event), "ev")
+			require.Equal(t, c.id, p.ID, "id")
 		})
 	}
 }
 
-// TestPeekFrameAliases checks that the peeked strings are sub-slices of
+// TestPeekAliases checks that the Header strings are sub-slices of
 // the input (no copies on the hot path).
-func TestPeekFrameAliases(t *testing.T) {
+func TestPeekAliases(t *testing.T) {
 	raw := []byte(`{"t":"emit","room":"lobby","ev":"chat","id":1}`)
-	p, ok := peekFrame(raw)
+	p, ok := Peek(raw)
 	require.True(t, ok)
 	raw[6] = 'E' // "emit" → "Emit"
-	require.Equal(t, "Emit", string(p.typ))
+	require.Equal(t, "Emit", string(p.Type))
 	raw[len(`{"t":"emit","room":"`)] = 'L'
-	require.Equal(t, "Lobby", string(p.room))
+	require.Equal(t, "Lobby", string(p.Room))
 }
 
-// TestPeekFrameTruncated feeds every proper prefix of each valid frame:
+// TestPeekTruncated feeds every proper prefix of each valid frame:
 // none is a complete object, so none may be accepted, and none may panic.
-func TestPeekFrameTruncated(t *testing.T) {
+func TestPeekTruncated(t *testing.T) {
 	for _, c := range peekCases {
 		if !c.ok {
 			continue
@@ -175,16 +175,16 @@ func TestPeekFrameTruncated(t *testing.T) {
 		for n := 0; n <= end; n++ {
 			prefix := bytes.Clone(in[:n]) // exact capacity: reading past it panics
 			require.NotPanics(t, func() {
-				_, ok := peekFrame(prefix)
+				_, ok := Peek(prefix)
 				require.False(t, ok, "%s: prefix %q accepted", c.name, prefix)
 			})
 		}
 	}
 }
 
-// TestPeekFrameMatchesEncodingJSON checks peekFrame against json.Unmarshal
+// TestPeekMatchesEncodingJSON checks Peek against json.Unmarshal
 // into Frame for the table's valid frames and generated ones.
-func TestPeekFrameMatchesEncodingJSON(t *testing.T) {
+func TestPeekMatchesEncodingJSON(t *testing.T) {
 	var corpus [][]byte
 	for _, c := range peekCases {
 		if c.ok {
@@ -199,27 +199,27 @@ func TestPeekFrameMatchesEncodingJSON(t *testing.T) {
 		require.True(t, json.Valid(raw), "corpus input is not valid JSON: %s", raw)
 		var f Frame
 		require.NoError(t, json.Unmarshal(raw, &f), "%s", raw)
-		p, ok := peekFrame(raw)
-		require.True(t, ok, "peekFrame refused %s", raw)
+		p, ok := Peek(raw)
+		require.True(t, ok, "Peek refused %s", raw)
 		requirePeekedEqual(t, raw, p, f)
 	}
 }
 
-func requirePeekedEqual(t *testing.T, raw []byte, p peeked, f Frame) {
+func requirePeekedEqual(t *testing.T, raw []byte, p Header, f Frame) {
 	t.Helper()
-	if string(p.typ) == f.Type && string(p.room) == f.Room && string(p.event) == f.Event && p.id == f.ID {
+	if string(p.Type) == f.Type && string(p.Room) == f.Room && string(p.Event) == f.Event && p.ID == f.ID {
 		return
 	}
-	t.Fatalf("peekFrame and encoding/json disagree on %q (%s):\n"+
-		"  peekFrame: t=%q room=%q ev=%q id=%d\n"+
+	t.Fatalf("Peek and encoding/json disagree on %q (%s):\n"+
+		"  Peek: t=%q room=%q ev=%q id=%d\n"+
 		"  json:      t=%q room=%q ev=%q id=%d",
 		raw, mismatchHint(raw, p),
-		p.typ, p.room, p.event, p.id, f.Type, f.Room, f.Event, f.ID)
+		p.Type, p.Room, p.Event, p.ID, f.Type, f.Room, f.Event, f.ID)
 }
 
 // mismatchHint names the known ways in which encoding/json reads a frame
-// differently from peekFrame.
-func mismatchHint(raw []byte, p peeked) string {
+// differently from Peek.
+func mismatchHint(raw []byte, p Header) string {
 	var hints []string
 	keys, _ := topLevelKeys(raw)
 	for _, k := range keys {
@@ -229,7 +229,7 @@ func mismatchHint(raw []byte, p peeked) string {
 			}
 		}
 	}
-	for _, s := range [][]byte{p.typ, p.room, p.event} {
+	for _, s := range [][]byte{p.Type, p.Room, p.Event} {
 		if !utf8.Valid(s) {
 			hints = append(hints, fmt.Sprintf("%q is invalid UTF-8, which encoding/json replaces with U+FFFD", s))
 		}
@@ -282,7 +282,7 @@ func hasDuplicateKeys(keys []string) bool {
 }
 
 // genFrame returns a random valid frame whose routed members are plain
-// (so peekFrame must accept it), with members in random order, random
+// (so Peek must accept it), with members in random order, random
 // whitespace between all tokens and nested payloads full of punctuation.
 func genFrame(r *rand.Rand) []byte {
 	type member struct{ key, val string }
@@ -483,111 +483,15 @@ var splitCases = []splitCase{
 	{name: "null", in: `null`, err: true},
 }
 
-func TestSplitArray(t *testing.T) {
-	for _, c := range splitCases {
-		t.Run(c.name, func(t *testing.T) {
-			var got []string
-			err := splitArray([]byte(c.in), func(elem []byte) { got = append(got, string(elem)) })
-			if c.err {
-				require.Error(t, err)
-				require.Empty(t, got, "fn called before the error")
-				return
-			}
-			require.NoError(t, err)
-			require.Equal(t, len(c.want), len(got), "elements: %q", got)
-			for i := range c.want {
-				require.Equal(t, c.want[i], got[i])
-			}
-			requireSplitMatchesJSON(t, []byte(c.in), got)
-		})
-	}
-	err := splitArray([]byte(`{}`), func([]byte) {})
-	require.ErrorIs(t, err, errNotArray)
-}
-
-// requireSplitMatchesJSON compares elements with what json.Unmarshal into
-// []json.RawMessage gives.
-func requireSplitMatchesJSON(t *testing.T, in []byte, got []string) {
-	t.Helper()
-	var want []json.RawMessage
-	require.NoError(t, json.Unmarshal(in, &want))
-	require.Equal(t, len(want), len(got), "element count for %q", in)
-	for i := range want {
-		require.True(t, bytes.Equal(want[i], []byte(got[i])), "element %d of %q: splitArray %q, json %q", i, in, got[i], want[i])
-	}
-}
-
-func TestSplitBatch(t *testing.T) {
-	t.Run("arrays", func(t *testing.T) {
-		for _, c := range splitCases {
-			if c.err || !strings.HasPrefix(strings.TrimLeft(c.in, " \t\r\n"), "[") {
-				continue
-			}
-			var got []string
-			require.NoError(t, SplitBatch([]byte(c.in), func(f []byte) { got = append(got, string(f)) }), c.name)
-			require.Equal(t, len(c.want), len(got), c.name)
-			for i := range c.want {
-				require.Equal(t, c.want[i], got[i], c.name)
-			}
-		}
-	})
-	t.Run("single object passes through whole", func(t *testing.T) {
-		for _, in := range []string{`{"t":"ping"}`, " \n{\"t\":\"emit\",\"d\":[1,2]} ", `{"broken":`, ``, `"str"`} {
-			var got []string
-			require.NoError(t, SplitBatch([]byte(in), func(f []byte) { got = append(got, string(f)) }))
-			require.Equal(t, []string{in}, got)
-		}
-	})
-	t.Run("invalid array", func(t *testing.T) {
-		for _, in := range []string{`[{"t":"ping"},]`, ` [1 2]`, `[`, `[1]]`} {
-			calls := 0
-			require.Error(t, SplitBatch([]byte(in), func([]byte) { calls++ }), in)
-			require.Zero(t, calls, in)
-		}
-	})
-	t.Run("round trip with AppendBatch", func(t *testing.T) {
-		frames := [][]byte{[]byte(`{"t":"emit","ev":"a","d":"],["}`), []byte(`{"t":"ack","id":3}`), []byte(`{"t":"ping"}`)}
-		var got [][]byte
-		require.NoError(t, SplitBatch(AppendBatch(nil, frames), func(f []byte) { got = append(got, bytes.Clone(f)) }))
-		require.Equal(t, frames, got)
-	})
-}
-
-// TestSplitArrayGenerated compares splitArray with encoding/json on
-// generated arrays of frames.
-func TestSplitArrayGenerated(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	for range 2000 {
-		var b strings.Builder
-		b.WriteString(randSpace(r) + "[")
-		for i := range r.IntN(5) {
-			if i > 0 {
-				b.WriteString(randSpace(r) + ",")
-			}
-			b.WriteString(randSpace(r))
-			if r.IntN(2) == 0 {
-				b.Write(bytes.TrimSpace(genFrame(r)))
-			} else {
-				b.WriteString(genValue(r, 4))
-			}
-		}
-		b.WriteString(randSpace(r) + "]" + randSpace(r))
-		in := []byte(b.String())
-		var got []string
-		require.NoError(t, splitArray(in, func(e []byte) { got = append(got, string(e)) }), "%q", in)
-		requireSplitMatchesJSON(t, in, got)
-	}
-}
-
-// FuzzPeekFrame checks that peekFrame never panics and that, whenever it
+// FuzzPeek checks that Peek never panics and that, whenever it
 // accepts valid JSON that decodes into a Frame and has no duplicate
 // top-level member names, it reads what encoding/json reads.
-func FuzzPeekFrame(f *testing.F) {
+func FuzzPeek(f *testing.F) {
 	for _, c := range peekCases {
 		f.Add([]byte(c.in))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		p, ok := peekFrame(raw)
+		p, ok := Peek(raw)
 		if !ok || !json.Valid(raw) {
 			return
 		}
@@ -603,58 +507,13 @@ func FuzzPeekFrame(f *testing.F) {
 	})
 }
 
-// FuzzSplitArray checks that splitArray never panics, refuses invalid JSON
-// and non-arrays without calling fn, and splits valid arrays exactly as
-// json.Unmarshal into []json.RawMessage does; and that SplitBatch agrees.
-func FuzzSplitArray(f *testing.F) {
-	for _, c := range splitCases {
-		f.Add([]byte(c.in))
-	}
-	for _, c := range peekCases {
-		f.Add([]byte("[" + c.in + "," + c.in + "]"))
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		var got [][]byte
-		err := splitArray(in, func(e []byte) { got = append(got, e) })
-		var want []json.RawMessage
-		isArray := json.Valid(in) && bytes.HasPrefix(bytes.TrimLeft(in, " \t\r\n"), []byte("["))
-		if !isArray {
-			require.Error(t, err, "%q", in)
-			require.Empty(t, got)
-		} else {
-			require.NoError(t, err, "%q", in)
-			require.NoError(t, json.Unmarshal(in, &want))
-			require.Equal(t, len(want), len(got), "element count for %q", in)
-			for i := range want {
-				require.True(t, bytes.Equal(want[i], got[i]), "element %d of %q: splitArray %q, json %q", i, in, got[i], want[i])
-			}
-		}
-
-		var batch [][]byte
-		berr := SplitBatch(in, func(fr []byte) { batch = append(batch, fr) })
-		switch {
-		case !bytes.HasPrefix(bytes.TrimLeft(in, " \t\r\n"), []byte("[")):
-			require.NoError(t, berr)
-			require.Equal(t, [][]byte{in}, batch)
-		case isArray:
-			require.NoError(t, berr)
-			require.Equal(t, got, batch)
-		default:
-			require.Error(t, berr)
-			require.Empty(t, batch)
-		}
-	})
-}
-
-const benchFrame = `{"t":"emit","room":"lobby","ev":"chat","d":{"text":"hello, world","n":[1,2,3]},"id":7}`
-
-func BenchmarkPeekFrame(b *testing.B) {
+func BenchmarkPeek(b *testing.B) {
 	raw := []byte(benchFrame)
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := peekFrame(raw); !ok {
-			b.Fatal("peekFrame refused the frame")
+		if _, ok := Peek(raw); !ok {
+			b.Fatal("Peek refused the frame")
 		}
 	}
 }
