@@ -739,19 +739,11 @@ func TestSlowConsumerIsClosedOthersUnaffected(t *testing.T) {
 	require.Equal(t, uint64(1), e.Stats().SlowDisconnects)
 	_, closed := fast.CloseReason()
 	require.False(t, closed)
-	// What the slow client did receive is a gap-free prefix it can resume from.
-	var last uint64
-	for {
-		f, err := slow.Next(ctx)
-		if err != nil {
-			require.ErrorIs(t, err, memory.ErrClosed)
-			break
-		}
-		require.Equal(t, last+1, f.Offset)
-		last = f.Offset
-	}
-	require.Greater(t, last, uint64(0))
-	require.Less(t, last, uint64(n))
+	// The frames still queued for it were dropped, as over a network
+	// transport: it reads the end of the session, and recovers from history.
+	_, err = slow.Next(ctx)
+	require.ErrorIs(t, err, memory.ErrClosed)
+	require.Zero(t, slow.Buffered())
 }
 
 func TestShutdownSendsGoingAway(t *testing.T) {

@@ -5,14 +5,24 @@
 // takes everything queued at once and writes it as one message (write
 // coalescing). The queue is bounded by bytes, not by frame count, so a slow
 // client cannot make the server hold unbounded memory: when a push would pass
-// the bound it fails with ErrFull and the transport closes the session as a
+// the bound it fails with ErrFull and the engine closes the session as a
 // slow consumer, so the client knows it must recover.
+//
+// The rules every transport's queue follows live here, not in the
+// transports: the first refused frame closes the queue, so that no later
+// frame gets through after a lost one (a client must never see event n+1
+// without n, a gap it would not know to recover); and a queue closed for a
+// slow consumer drops what it holds, since the client recovers it from
+// room history, while any other close keeps the queued frames for the
+// transport to write before its close frame.
 package sendq
 
 import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 var (
@@ -47,7 +57,9 @@ func New(maxBytes int) *Queue {
 }
 
 // Push appends a frame. It never blocks: it returns ErrFull when the queue
-// cannot take the frame and ErrClosed after Close.
+// cannot take the frame, and the queue is then closed: every later Push
+// returns ErrClosed, even once the queue has drained. After Close it
+// returns ErrClosed.
 func (q *Queue) Push(frame []byte) error {
 	n := len(frame) + frameOverhead
 	q.mu.Lock()
@@ -56,7 +68,9 @@ func (q *Queue) Push(frame []byte) error {
 		return ErrClosed
 	}
 	if q.bytes+n > q.max {
+		q.closed = true
 		q.mu.Unlock()
+		q.signal() // a consumer waiting on Ready sees the queue closed
 		return ErrFull
 	}
 	wasEmpty := len(q.frames) == 0
@@ -65,12 +79,17 @@ func (q *Queue) Push(frame []byte) error {
 	q.bytes += n
 	q.mu.Unlock()
 	if wasEmpty {
-		select {
-		case q.ready <- struct{}{}:
-		default:
-		}
+		q.signal()
 	}
 	return nil
+}
+
+// signal puts the ready token, unless it is already there.
+func (q *Queue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
 }
 
 // Ready returns a channel that receives a value after frames become
@@ -104,10 +123,7 @@ func (q *Queue) Pop() []byte {
 	q.n.Store(int32(len(q.frames)))
 	q.bytes -= len(f) + frameOverhead
 	if len(q.frames) > 0 {
-		select {
-		case q.ready <- struct{}{}:
-		default:
-		}
+		q.signal()
 	}
 	return f
 }
@@ -124,16 +140,22 @@ func (q *Queue) Len() (frames, bytes int) {
 	return len(q.frames), q.bytes
 }
 
-// Close makes every later Push fail with ErrClosed. Frames already queued
-// stay available to Drain and Pop. Close is idempotent.
-func (q *Queue) Close() {
+// Close makes every later Push fail with ErrClosed, for a session that
+// ends with code. Frames already queued stay available to Drain and Pop,
+// except for protocol.CloseSlowConsumer: they are dropped then, as the
+// client recovers them from history. Close is idempotent; a later Close
+// for a slow consumer still drops what is queued.
+func (q *Queue) Close(code protocol.CloseCode) {
 	q.mu.Lock()
 	q.closed = true
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
+	if code == protocol.CloseSlowConsumer {
+		clear(q.frames)
+		q.frames = q.frames[:0]
+		q.n.Store(0)
+		q.bytes = 0
 	}
+	q.mu.Unlock()
+	q.signal()
 }
 
 // Closed reports whether Close was called.

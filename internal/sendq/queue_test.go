@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hubbubhq/hubbub/internal/sendq"
+	"github.com/hubbubhq/hubbub/protocol"
 )
 
 func TestBoundedByBytes(t *testing.T) {
@@ -19,10 +20,24 @@ func TestBoundedByBytes(t *testing.T) {
 	n, b := q.Len()
 	require.Equal(t, 3, n)
 	require.Equal(t, 3*(10+32), b)
-
-	require.Len(t, q.Drain(nil), 3)
-	require.NoError(t, q.Push(f), "draining frees the room")
 	require.ErrorIs(t, sendq.New(8).Push(make([]byte, 9)), sendq.ErrFull, "a frame larger than the bound never fits")
+
+	// The first refused frame closes the queue: what was queued before it
+	// still goes out, nothing after it does, even once there is room.
+	require.True(t, q.Closed())
+	require.Len(t, q.Drain(nil), 3)
+	require.ErrorIs(t, q.Push(f), sendq.ErrClosed, "no frame after a lost one")
+}
+
+func TestCloseForSlowConsumerDrops(t *testing.T) {
+	q := sendq.New(1 << 20)
+	require.NoError(t, q.Push([]byte("x")))
+	q.Close(protocol.CloseSlowConsumer)
+	n, b := q.Len()
+	require.Zero(t, n)
+	require.Zero(t, b)
+	require.Zero(t, q.Frames())
+	require.ErrorIs(t, q.Push([]byte("y")), sendq.ErrClosed)
 }
 
 func TestOrderDrainPopAndReady(t *testing.T) {
@@ -49,8 +64,8 @@ func TestOrderDrainPopAndReady(t *testing.T) {
 func TestCloseKeepsQueuedFrames(t *testing.T) {
 	q := sendq.New(1 << 20)
 	require.NoError(t, q.Push([]byte("x")))
-	q.Close()
-	q.Close() // idempotent
+	q.Close(protocol.CloseGoingAway)
+	q.Close(protocol.CloseNormal) // idempotent
 	require.True(t, q.Closed())
 	require.ErrorIs(t, q.Push([]byte("y")), sendq.ErrClosed)
 	require.Equal(t, "x", string(q.Pop()))

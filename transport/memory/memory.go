@@ -66,7 +66,7 @@ func (c *conn) Send(frame []byte) error { return c.q.Push(frame) }
 func (c *conn) Close(r engine.CloseReason) error {
 	c.once.Do(func() {
 		c.reason = r
-		c.q.Close()
+		c.q.Close(r.Code) // for a slow consumer, drops what is queued, as network transports do
 		close(c.done)
 	})
 	return nil

@@ -62,19 +62,9 @@ func newToken() string {
 
 // Send queues a frame for the session's reader and returns at once. It
 // returns sendq.ErrFull when the queue would pass Config.QueueBytes (the
-// engine then closes the session as a slow consumer) and sendq.ErrClosed
-// after Close. The first ErrFull closes the queue, so that no later frame
-// gets through after a lost one: the client must never see frame n+1
-// without n.
-func (s *session) Send(frame []byte) error {
-	if err := s.q.Push(frame); err != nil {
-		if errors.Is(err, sendq.ErrFull) {
-			s.q.Close()
-		}
-		return err
-	}
-	return nil
-}
+// engine then closes the session as a slow consumer; the queue refuses every
+// later frame) and sendq.ErrClosed after that or after Close.
+func (s *session) Send(frame []byte) error { return s.q.Push(frame) }
 
 // Close ends the session's transport side: the frames still queued go
 // out, then a close frame with r (engine.AppendClose), and the stream
@@ -89,11 +79,7 @@ func (s *session) Close(r engine.CloseReason) error {
 		return nil
 	}
 	s.closed, s.reason = true, r
-	s.q.Close()
-	if r.Code == engine.CloseSlowConsumer {
-		s.drained = s.q.Drain(s.drained[:0])
-		clear(s.drained)
-	}
+	s.q.Close(r.Code) // for a slow consumer, drops what is queued
 	rd := s.rd
 	if rd == nil {
 		s.armLocked() // keep the close frame for a returning client, then forget the session

@@ -64,18 +64,10 @@ func newConn(h *Handler, remote string) *conn {
 // Send queues frame and, unless a write for this connection is already
 // queued or under way, queues the connection for a write. It never blocks.
 // It returns sendq.ErrFull when the queue would pass Config.QueueBytes (the
-// engine then closes the session as a slow consumer) and sendq.ErrClosed
-// after Close.
-//
-// The first ErrFull closes the queue: every later frame is refused too,
-// even if the queue drains before the engine's asynchronous close has run.
-// Otherwise the client could receive event n+1 after losing event n, a gap
-// it would not know to recover.
+// engine then closes the session as a slow consumer; the queue refuses every
+// later frame) and sendq.ErrClosed after that or after Close.
 func (c *conn) Send(frame []byte) error {
 	if err := c.q.Push(frame); err != nil {
-		if errors.Is(err, sendq.ErrFull) {
-			c.q.Close()
-		}
 		return err
 	}
 	c.mu.Lock()
@@ -162,13 +154,7 @@ func (c *conn) Close(r engine.CloseReason) error {
 	}
 	c.reason = r
 	c.closeMsg = websocket.FormatCloseMessage(sendableCode(r.Code), truncateReason(r.Text))
-	c.q.Close()
-	if r.Code == engine.CloseSlowConsumer {
-		o := outPool.Get().(*out)
-		o.frames = c.q.Drain(o.frames[:0])
-		clear(o.frames)
-		putOut(o)
-	}
+	c.q.Close(r.Code) // for a slow consumer, drops what is queued
 	c.scheduleLocked()
 	return nil
 }
