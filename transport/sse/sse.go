@@ -95,14 +95,22 @@ import (
 
 // Defaults for zero Config fields.
 const (
-	DefaultHeartbeat    = 15 * time.Second
-	DefaultRetry        = 2 * time.Second
-	DefaultGrace        = 30 * time.Second
-	DefaultPollTimeout  = 25 * time.Second
-	DefaultWriteTimeout = 10 * time.Second
-	DefaultQueueBytes   = 1 << 20
-	DefaultReplayBytes  = 64 << 10
-	DefaultMaxBodyBytes = 64 << 10
+	DefaultPingInterval    = 15 * time.Second
+	DefaultRetry           = 2 * time.Second
+	DefaultGrace           = 30 * time.Second
+	DefaultPollTimeout     = 25 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+	DefaultQueueBytes      = 1 << 20
+	DefaultReplayBytes     = 64 << 10
+	DefaultMaxMessageBytes = 64 << 10
+)
+
+// Former names of defaults.
+const (
+	// Deprecated: use DefaultPingInterval.
+	DefaultHeartbeat = DefaultPingInterval
+	// Deprecated: use DefaultMaxMessageBytes.
+	DefaultMaxBodyBytes = DefaultMaxMessageBytes
 )
 
 // Frame types the SSE transport adds to the protocol (docs/TRANSPORTS.md):
@@ -149,10 +157,11 @@ type Config struct {
 	// cookies alone.
 	AllowAllOrigins bool
 
-	// Heartbeat is how often an idle stream gets a comment line, which
-	// keeps proxies from closing it and lets the server notice a dead
-	// client. Default DefaultHeartbeat (15 s).
-	Heartbeat time.Duration
+	// PingInterval is how often an idle stream gets a heartbeat comment
+	// line, which keeps proxies from closing it and lets the server notice
+	// a dead client (the WebSocket transport's setting of the same name
+	// pings). Default DefaultPingInterval (15 s).
+	PingInterval time.Duration
 	// Retry is the reconnection delay suggested to EventSource with a
 	// "retry:" line at the start of each stream. Default DefaultRetry (2 s).
 	Retry time.Duration
@@ -190,10 +199,12 @@ type Config struct {
 	// client that is away wait in the send queue. Broadcast frames are
 	// shared, so a session's own cost is about 24 bytes per retained frame.
 	ReplayBytes int
-	// MaxBodyBytes bounds a POST body; larger bodies get 413. A body within
+	// MaxMessageBytes bounds one inbound message, the body of a POST (a
+	// frame or a batch); larger bodies get 413 "too_large". A body within
 	// it but above the engine's MaxFrameBytes gets a "too_large" error
-	// frame down the stream instead. Default DefaultMaxBodyBytes (64 KiB).
-	MaxBodyBytes int
+	// frame down the stream instead. Default DefaultMaxMessageBytes
+	// (64 KiB).
+	MaxMessageBytes int
 
 	// Logger receives one line per refused request, replaced reader,
 	// unrecoverable resume and expired session. Default slog.Default().
@@ -201,23 +212,38 @@ type Config struct {
 
 	// MaxWritesPerSecond bounds the stream writes (each one write and one
 	// flush of everything queued for that stream) the Handler makes per
-	// second across all its streams, plus a burst of 1/100 of it. Default
-	// DefaultWritesPerCPU × GOMAXPROCS (25,000 on 2 CPUs); negative means no
-	// bound. As for the WebSocket transport's budget: every write costs a
+	// second across all its streams, plus a burst of 1/100 of it. Zero is
+	// the default, DefaultWritesPerCPU × GOMAXPROCS (25,000 on 2 CPUs);
+	// negative means no bound (as in the WebSocket transport, whose
+	// default is no bound). As for the WebSocket transport's budget: every write costs a
 	// system call and a wakeup whatever its size, so under a broadcast
 	// burst to thousands of streams each stream waits its turn while its
 	// frames pile up, and then writes them all at once. Under light load
 	// nothing waits. Polls are not counted: each answer already carries
 	// everything queued.
 	MaxWritesPerSecond int
+
+	// Heartbeat is the former name of PingInterval, used when
+	// PingInterval is zero.
+	//
+	// Deprecated: use PingInterval.
+	Heartbeat time.Duration
+	// MaxBodyBytes is the former name of MaxMessageBytes, used when
+	// MaxMessageBytes is zero.
+	//
+	// Deprecated: use MaxMessageBytes.
+	MaxBodyBytes int
 }
 
 func (c Config) withDefaults() Config {
 	if c.MaxWritesPerSecond == 0 {
 		c.MaxWritesPerSecond = DefaultWritesPerCPU * runtime.GOMAXPROCS(0)
 	}
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = DefaultHeartbeat
+	if c.PingInterval <= 0 {
+		c.PingInterval = c.Heartbeat
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
 	}
 	if c.Retry <= 0 {
 		c.Retry = DefaultRetry
@@ -240,8 +266,11 @@ func (c Config) withDefaults() Config {
 	if c.ReplayBytes < 0 {
 		c.ReplayBytes = 0
 	}
-	if c.MaxBodyBytes <= 0 {
-		c.MaxBodyBytes = DefaultMaxBodyBytes
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = c.MaxBodyBytes
+	}
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -441,12 +470,12 @@ func (h *Handler) servePost(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	body, err := readBody(w, r, h.cfg.MaxBodyBytes)
+	body, err := readBody(w, r, h.cfg.MaxMessageBytes)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			h.gate.Refuse(w, r, http.StatusRequestEntityTooLarge, engine.CodeTooLarge,
-				"body exceeds the "+strconv.Itoa(h.cfg.MaxBodyBytes)+"-byte limit")
+				"body exceeds the "+strconv.Itoa(h.cfg.MaxMessageBytes)+"-byte limit")
 			return
 		}
 		h.gate.Refuse(w, r, http.StatusBadRequest, CodeBadRequest, "reading the body: "+err.Error())

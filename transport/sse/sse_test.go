@@ -306,7 +306,7 @@ func TestLongPollTimesOutEmpty(t *testing.T) {
 }
 
 func TestHeartbeats(t *testing.T) {
-	v := start(t, engine.Config{}, sse.Config{Heartbeat: 20 * time.Millisecond, Retry: 1500 * time.Millisecond})
+	v := start(t, engine.Config{}, sse.Config{PingInterval: 20 * time.Millisecond, Retry: 1500 * time.Millisecond})
 	c := v.dial(t)
 	require.Eventually(t, func() bool { return c.comments.Load() >= 3 }, wait, time.Millisecond)
 	require.Equal(t, int64(1500), c.retry.Load())
@@ -429,7 +429,7 @@ func TestThreeTransportsChat(t *testing.T) {
 
 func TestBadInput(t *testing.T) {
 	rec := &hubtest.LogRecorder{}
-	v := start(t, engine.Config{Logger: slog.New(rec)}, sse.Config{Logger: slog.New(rec), MaxBodyBytes: 1 << 10})
+	v := start(t, engine.Config{Logger: slog.New(rec)}, sse.Config{Logger: slog.New(rec), MaxMessageBytes: 1 << 10})
 	v.e.On("echo", func(_ context.Context, _ *engine.Session, data json.RawMessage) (any, error) { return data, nil })
 	c := v.dial(t)    // a bystander: nothing below may touch it
 	gone := v.dial(t) // a session ended by its client
@@ -590,7 +590,7 @@ func TestNewerReaderReplacesOlder(t *testing.T) {
 // An http.Server WriteTimeout far shorter than the stream does not end it:
 // each write gets its own deadline.
 func TestSurvivesServerWriteTimeout(t *testing.T) {
-	v := start(t, engine.Config{}, sse.Config{Heartbeat: 20 * time.Millisecond, PollTimeout: 300 * time.Millisecond},
+	v := start(t, engine.Config{}, sse.Config{PingInterval: 20 * time.Millisecond, PollTimeout: 300 * time.Millisecond},
 		func(srv *httptest.Server) { srv.Config.WriteTimeout = 100 * time.Millisecond })
 	began := time.Now()
 	c := v.dial(t)

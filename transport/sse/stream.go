@@ -71,7 +71,7 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request, s *session
 func (h *Handler) stream(ctx context.Context, out streamWriter, s *session, rd *reader, cursor uint64) {
 	// The heartbeat goes out when nothing was written for a whole
 	// interval: every write resets the ticker.
-	tick := time.NewTicker(h.cfg.Heartbeat)
+	tick := time.NewTicker(h.cfg.PingInterval)
 	defer tick.Stop()
 	for {
 		t := s.take(rd)
@@ -93,7 +93,7 @@ func (h *Handler) stream(ctx context.Context, out streamWriter, s *session, rd *
 			if err != nil {
 				return
 			}
-			tick.Reset(h.cfg.Heartbeat)
+			tick.Reset(h.cfg.PingInterval)
 		}
 		if t.done {
 			return
@@ -274,7 +274,7 @@ func (o *writer) write(b []byte) error {
 	return o.rc.Flush()
 }
 
-// heartbeat is the comment an idle stream gets every Config.Heartbeat.
+// heartbeat is the comment an idle stream gets every Config.PingInterval.
 var heartbeat = ssewire.AppendComment(nil, "ping")
 
 // appendFrameEvent appends one SSE event carrying frames (one frame, or a

@@ -173,9 +173,10 @@ type Config struct {
 	// MaxWritesPerSecond, if positive, bounds the WebSocket messages the
 	// Handler writes per second across all its connections (plus a burst
 	// of 1/100 of it): a connection whose turn comes when no write is left
-	// waits, and its frames pile up into one larger message. Default 0: no
-	// bound; the writers write as fast as the CPU lets them, and batch
-	// only when it is short. Frames waiting for a turn count against
+	// waits, and its frames pile up into one larger message. Zero is the
+	// default, which here is no bound (the SSE transport's default is a
+	// bound); negative means no bound. Without a bound the writers write as
+	// fast as the CPU lets them, and batch only when it is short. Frames waiting for a turn count against
 	// QueueBytes like any others: a bound so low that more than QueueBytes
 	// is published to a client during one wait closes it with 4008.
 	MaxWritesPerSecond int
