@@ -18,68 +18,41 @@
 // (405), not a WebSocket upgrade (400), comes from an Origin that is not
 // allowed (403, see Config.AllowedOrigins), or is refused by the engine's
 // connect hook (engine.HTTPStatus: 401, 403, or 503 while shutting down).
-// Each refusal is logged once. The engine session is opened just before
-// the WebSocket handshake (so the hello frame is the first message); if the
-// handshake then fails, the client gets the upgrader's JSON error and the
-// session ends at once with 1006 "WebSocket handshake failed".
+// Each refusal is logged once. The hello frame is the first message after
+// the handshake.
 //
-// # Sending: one bounded queue, one write at a time, shared writers
+// # Sending
 //
-// Every connection has a send queue bounded by Config.QueueBytes (see
-// internal/sendq). Conn.Send never blocks: it queues the frame and, unless
-// the connection already waits for a write, puts the connection in the
-// Handler's FIFO of connections to write. The Handler's writers (one
-// goroutine per CPU, started on demand) take connections from the FIFO in
-// turn, drain everything queued into ONE WebSocket text message (a single
-// frame as itself, several as a JSON array: write coalescing), frame it and
-// write it to the socket without waiting. So under light load a frame is
-// written as soon as it is queued, and under a burst to thousands of
-// connections the writers are busy, each connection's frames pile up while
-// it waits for its turn, and the CPU goes to fewer, larger writes instead
-// of a system call and a goroutine wakeup per frame per connection. A
-// write the client's receive window cannot take at once continues on a
-// goroutine of that connection's own, bounded by Config.WriteTimeout, so a
-// slow client never holds a writer (over TLS, whose connection exposes no
-// descriptor to write without waiting, every write takes that path). When the queue passes QueueBytes, Send
-// fails and the engine closes the session with code 4008
-// (engine.CloseSlowConsumer): the client reconnects and recovers from room
-// history; no other client waits for it.
+// Every connection has a send queue bounded by Config.QueueBytes. Sending
+// never blocks the engine: the Handler's writers (one goroutine per CPU)
+// drain each connection's queue into one WebSocket message, a single frame
+// as itself and several as a JSON array, so under a burst the CPU goes to
+// fewer, larger writes. A client that reads too slowly never holds a
+// writer; when its queue passes QueueBytes the engine closes it with 4008
+// (slow consumer): the client reconnects and recovers from room history,
+// and no other client waits for it.
 //
-// melody still upgrades, reads, and answers the client's pings and close
-// frame; the frames it writes are queued by the conn and go out between
-// its data messages (see socket.go), and the Handler sends the pings itself (Config.PingInterval), so
-// melody's write goroutine never writes.
-//
-// # Holding publishers back
-//
-// The Handler registers an engine.Backlog: while more than a quarter of its
-// connections have 28 frames or more waiting for a writer, it reports that
-// it is behind and engine publishers wait (engine.Config.MaxLagWait) until
-// the writers catch up. So a burst published faster than the CPU can write
-// it stays with the publisher instead of growing in every queue, and
-// delivery latency stays bounded (docs/BENCHMARKS.md has the figures). A
-// connection whose write waits for its client does not count (over TLS,
-// once the write has waited 50 ms): a client that stops reading does not
-// hold back publishers; its queue overflows and it is closed with 4008.
-//
-// # Memory per connection
-//
-// Each connection costs melody's two goroutines: the one that reads, with
-// a stack of 4 KiB, and melody's write goroutine, which never writes and
-// keeps the smallest stack. ServeHTTP opens the engine session on
-// net/http's goroutine and then takes the connection from net/http before
-// the upgrade, so net/http's per-connection buffers and the request are
-// freed at once; the reading goroutine never decodes JSON (the engine
-// routes inbound frames with a shallow reader). Write buffers come from a
-// pool and are held only while a message is being written.
-// docs/BENCHMARKS.md has the measured breakdown.
+// While more than a quarter of the connections have a backlog (28 frames
+// or more waiting for a writer), the Handler tells the engine it is behind
+// and publishers wait (engine.Config.MaxLagWait) until the writers catch
+// up, so a burst published faster than the CPU can write stays with the
+// publisher instead of growing in every queue. A client that stops reading
+// does not hold publishers back. docs/BENCHMARKS.md has the figures.
 //
 // # Receiving
 //
 // Text messages go to engine.Session.Receive, which answers bad input with
 // error frames. A text message larger than Config.MaxMessageBytes closes
 // that connection with 1009 and a reason; binary messages close it with
-// 1003 (engine.CloseUnsupported) and a reason, since the protocol is JSON text.
+// 1003 (engine.CloseUnsupported) and a reason, since the protocol is JSON
+// text.
+//
+// # Memory per connection
+//
+// An idle connection costs melody's two goroutines (one reads, one never
+// writes and keeps the smallest stack) and a small read buffer; net/http's
+// buffers are freed at the upgrade and write buffers are pooled.
+// docs/BENCHMARKS.md has the measured breakdown.
 package ws
 
 import (
@@ -89,7 +62,6 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -215,27 +187,6 @@ func (c Config) withDefaults() Config {
 // Config.MaxMessageBytes).
 func (c Config) hardLimit() int64 { return 2 * int64(c.MaxMessageBytes) }
 
-// melodyBufferSize is the capacity of melody's per-session channel. hubbub
-// never writes through it; only melody's own hub would put a close message
-// there, and Handler.Close stops melody after every connection has ended.
-const melodyBufferSize = 4
-
-// Buffer sizes for gorilla. Reads go through a small per-connection
-// bufio.Reader (a message is then read into its own slice; bigger frames
-// are read past the buffer): 288 bytes is the smallest allocation size
-// class above the 256 bytes gorilla needs to keep the reader Hijack hands
-// over. Writes borrow a pooled buffer only while a message is written
-// (server writes are one writev of that buffer plus the rest of the
-// message).
-const (
-	readBufferSize  = 288
-	writeBufferSize = 4 << 10
-)
-
-// connCtxKey is the context key under which serveConn hands the *conn to
-// onConnect through the request melody passes on.
-type connCtxKey struct{}
-
 // Handler is the WebSocket transport: an http.Handler that upgrades
 // requests and runs each connection as an engine session. Create it with
 // New; it is safe for concurrent use.
@@ -280,24 +231,7 @@ func New(e *engine.Engine, cfg Config) *Handler {
 	h.mu.Unlock()
 	h.removeBacklog = e.AddBacklog(&h.backlog)
 
-	m := melody.New()
-	m.Upgrader.CheckOrigin = h.gate.OriginAllowed // already checked; never melody's allow-all default
-	m.Upgrader.ReadBufferSize = 0                 // keep the reader Hijack hands over (readBufferSize)
-	m.Upgrader.WriteBufferSize = writeBufferSize
-	m.Upgrader.WriteBufferPool = new(sync.Pool)
-	m.Upgrader.Error = h.upgradeError
-	m.Config.MaxMessageSize = cfg.hardLimit()
-	m.Config.PingPeriod = noPings // the Handler pings (pingAll)
-	m.Config.PongWait = cfg.PongTimeout
-	m.Config.WriteWait = cfg.WriteTimeout
-	m.Config.MessageBufferSize = melodyBufferSize
-
-	m.HandleConnect(h.onConnect)
-	m.HandleMessage(h.onMessage)
-	m.HandleMessageBinary(h.onBinary)
-	m.HandleError(h.onError)
-	m.HandleDisconnect(h.onDisconnect)
-	h.m = m
+	h.m = h.newMelody()
 	return h
 }
 
@@ -442,11 +376,6 @@ func (h *Handler) Close() error {
 	return nil
 }
 
-// noPings is melody's ping period: never, as the Handler pings every
-// connection itself (pingAll) through the writers, so that melody's write
-// goroutine never writes and keeps its smallest stack.
-const noPings = 1 << 62
-
 // pingAll queues a ping for every connection and runs again after
 // Config.PingInterval.
 func (h *Handler) pingAll() {
@@ -465,18 +394,4 @@ func (h *Handler) isClosed() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.closed
-}
-
-// upgradeError is the gorilla Upgrader's error reply: the same JSON shape
-// as the other refusals. ServeHTTP logs the error.
-func (h *Handler) upgradeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
-	code := strings.ReplaceAll(strings.ToLower(http.StatusText(status)), " ", "_")
-	switch status {
-	case http.StatusForbidden:
-		code = engine.CodeForbidden
-	case http.StatusInternalServerError:
-		code = engine.CodeInternal
-	}
-	w.Header().Set("Sec-Websocket-Version", "13")
-	admit.WriteRefusal(w, status, code, reason.Error())
 }
