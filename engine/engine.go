@@ -126,8 +126,8 @@ func (e *Engine) Open(conn Conn, id Identity) (*Session, error) {
 // Session returns the open session with the given id, or nil.
 func (e *Engine) Session(id string) *Session { return e.sessions.get(id) }
 
-// Shutdown closes every session with ReasonGoingAway (so clients reconnect,
-// possibly to another node), refuses new ones, and waits for running
+// Shutdown closes every session with ReasonGoingAway (so clients reconnect
+// and recover), refuses new ones, and waits for running
 // handlers to return or ctx to end, whichever is first. It returns ctx's
 // error if handlers were still running.
 func (e *Engine) Shutdown(ctx context.Context) error {

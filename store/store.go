@@ -1,6 +1,7 @@
-// Package store defines the state of a hubbub engine that must be queryable
-// or shared between nodes: which sessions exist, which rooms they are in, and
-// who is present in a room. The engine writes to a Store on connect, join,
+// Package store defines the state of a hubbub engine that must be
+// queryable: which sessions exist, which rooms they are in, and who is
+// present in a room. It is the state of one node; nothing in it is shared
+// with other processes. The engine writes to a Store on connect, join,
 // leave and disconnect, never on publish: fan-out reads the engine's own
 // in-memory member snapshots.
 //
