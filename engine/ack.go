@@ -73,7 +73,7 @@ func (s *Session) EmitWithAck(ctx context.Context, event string, data any) (json
 	if err := s.e.checkName(event); err != nil {
 		return nil, err
 	}
-	d, err := marshalData(data)
+	d, err := s.e.encodePayload(data)
 	if err != nil {
 		return nil, err
 	}

@@ -74,6 +74,13 @@ type Config struct {
 
 	// MaxFrameBytes bounds one inbound frame (or batch). Default 64 KiB.
 	MaxFrameBytes int
+	// MaxEventBytes bounds the encoded payload of one outbound event
+	// (Emit, EmitWithAck, Target.Emit): a larger one is refused with
+	// ErrEventTooLarge, before it is sent or kept in history. Keep it well
+	// below every transport's send-queue bound (QueueBytes, 1 MiB by
+	// default), so that no single event can fill a client's queue by
+	// itself. Default 256 KiB.
+	MaxEventBytes int
 	// MaxNameBytes bounds room and event names. Default 128.
 	MaxNameBytes int
 	// MaxRoomsPerSession bounds the rooms one session can be in. Default
@@ -108,6 +115,7 @@ type Config struct {
 // Defaults for zero Config fields.
 const (
 	DefaultMaxFrameBytes      = 64 << 10
+	DefaultMaxEventBytes      = 256 << 10
 	DefaultMaxNameBytes       = 128
 	DefaultMaxRoomsPerSession = 128
 	DefaultMaxPendingFrames   = 256
@@ -125,6 +133,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxFrameBytes <= 0 {
 		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = DefaultMaxEventBytes
 	}
 	if c.MaxNameBytes <= 0 {
 		c.MaxNameBytes = DefaultMaxNameBytes

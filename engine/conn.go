@@ -18,3 +18,17 @@ type Conn interface {
 	// must not call back into the engine synchronously.
 	Close(reason CloseReason) error
 }
+
+// VolatileConn is implemented by transports whose queue can refuse one
+// frame without ending the connection. The engine sends volatile events
+// (Target.Volatile) through it: a volatile frame the queue cannot take is
+// dropped for that client and counted (Stats.VolatileDropped), and the
+// session goes on. To a Conn without it, volatile frames go through Send,
+// and one that does not fit closes the session as a slow consumer.
+type VolatileConn interface {
+	// SendVolatile queues frame if it fits and reports whether it did,
+	// without blocking. A refused frame changes nothing else: later frames
+	// are queued as usual. Like Send, it is called concurrently and the
+	// frame must not be modified or retained past its delivery.
+	SendVolatile(frame []byte) bool
+}

@@ -63,17 +63,26 @@ func (t Target) Volatile() Target {
 // Emit never waits for any one client: each recipient's frame is queued
 // without blocking, and a recipient whose queue is full is closed as a slow
 // consumer (CloseSlowConsumer) so that it reconnects and recovers; the
-// other recipients are not affected. When a transport reports that its
-// connections as a whole are behind (a burst has outrun the CPU, see
-// Backlog), Emit first waits for them, up to Config.MaxLagWait. Emit
-// returns an error only for an invalid event name or a payload that does
-// not encode.
+// other recipients are not affected. A volatile event that a recipient's
+// queue cannot take is dropped for that recipient instead (counted in
+// Stats.VolatileDropped, where the transport supports it: see
+// VolatileConn). When a transport reports that its connections as a whole
+// are behind (a burst has outrun the CPU, see Backlog), Emit first waits
+// for them, up to Config.MaxLagWait.
+//
+// Emit returns an error, and sends nothing, for an invalid event name, a
+// payload that does not encode or is not valid UTF-8 JSON
+// (ErrInvalidPayload), one over Config.MaxEventBytes (ErrEventTooLarge),
+// and after Shutdown (ErrClosed).
 func (t Target) Emit(event string, data any) error {
 	e := t.e
+	if e.isStopping() {
+		return ErrClosed
+	}
 	if err := e.checkName(event); err != nil {
 		return err
 	}
-	d, err := marshalData(data)
+	d, err := e.encodePayload(data)
 	if err != nil {
 		return err
 	}
@@ -132,10 +141,10 @@ func (e *Engine) publish(r *room, event string, data []byte, volatile bool, exce
 		return 0
 	}
 	if volatile {
-		return r.fanout(protocol.AppendVolatile(buf, event, r.name, data), except, seen)
+		return r.fanout(protocol.AppendVolatile(buf, event, r.name, data), true, except, seen)
 	}
 	r.off++
 	frame := protocol.AppendEmit(buf, event, r.name, r.off, 0, data)
 	r.hist.append(r.off, now, frame)
-	return r.fanout(frame, except, seen)
+	return r.fanout(frame, false, except, seen)
 }

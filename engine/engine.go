@@ -101,6 +101,7 @@ func (e *Engine) Open(conn Conn, id Identity) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{e: e, id: newID(), user: id.UserID, meta: meta, conn: conn}
+	s.vol, _ = conn.(VolatileConn)
 	if s.user == "" {
 		s.user = s.id
 	}
@@ -227,10 +228,11 @@ type Stats struct {
 	SlowDisconnects uint64 `json:"slow_disconnects"` // sessions closed because their queue overflowed
 	HandlerPanics   uint64 `json:"handler_panics"`   // recovered handler panics
 	LagWaits        uint64 `json:"lag_waits"`        // Emit calls that waited for transports that were behind (Config.MaxLagWait)
+	VolatileDropped uint64 `json:"volatile_dropped"` // volatile frames dropped for a recipient whose queue could not take them
 }
 
 type counters struct {
-	published, delivered, received, badFrames, slowDisconnects, panics, lagWaits atomic.Uint64
+	published, delivered, received, badFrames, slowDisconnects, panics, lagWaits, volatileDropped atomic.Uint64
 }
 
 // Stats returns current figures. Counting sessions and rooms takes each
@@ -246,6 +248,7 @@ func (e *Engine) Stats() Stats {
 		SlowDisconnects: e.stats.slowDisconnects.Load(),
 		HandlerPanics:   e.stats.panics.Load(),
 		LagWaits:        e.stats.lagWaits.Load(),
+		VolatileDropped: e.stats.volatileDropped.Load(),
 	}
 }
 

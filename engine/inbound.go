@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime/debug"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/hubbubhq/hubbub/protocol"
 )
@@ -16,7 +17,8 @@ import (
 // order, so Receive does not wait for handlers and does not run
 // encoding/json on the transport's goroutine (see peekFrame). Bad input is
 // answered with an error frame or error ack (see docs/PROTOCOL.md), logged
-// once, and never affects other sessions. It returns ErrSessionClosed after
+// once, and never affects other sessions; a message that is not valid
+// UTF-8 is refused whole with a "malformed" error frame. It returns ErrSessionClosed after
 // the session ended.
 func (s *Session) Receive(msg []byte) error {
 	if s.closing.Load() {
@@ -27,7 +29,15 @@ func (s *Session) Receive(msg []byte) error {
 		s.reject(0, NewError(CodeTooLarge, "frame of %d bytes exceeds the %d-byte limit", len(msg), s.e.cfg.MaxFrameBytes))
 		return nil
 	}
-	if err := SplitBatch(msg, s.receiveFrame); err != nil {
+	if !utf8.Valid(msg) {
+		// encoding/json would turn the bytes into U+FFFD: a name would
+		// silently change, and a payload forwarded as it is would reach
+		// other clients as text they must refuse.
+		s.e.stats.received.Add(1)
+		s.reject(0, NewError(CodeMalformed, "message is not valid UTF-8"))
+		return nil
+	}
+	if err := protocol.SplitBatch(msg, s.receiveFrame); err != nil {
 		s.e.stats.received.Add(1)
 		s.reject(0, NewError(CodeMalformed, "batch is not a JSON array of frames: %v", err))
 	}
@@ -267,7 +277,7 @@ func (s *Session) answer(id uint64, out any, err error) {
 	if id == 0 {
 		return
 	}
-	d, err := marshalData(out)
+	d, err := s.e.encodePayload(out)
 	if err != nil {
 		s.e.log.Error("hubbub: ack payload does not encode", "session", s.id, "err", err)
 		s.replyError(id, &Error{Code: CodeInternal, Message: "internal error"})

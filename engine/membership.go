@@ -96,7 +96,7 @@ func (e *Engine) joinSession(s *Session, name string, since *Position, history i
 	u.conns++
 	if r.notices {
 		if u.conns == 1 {
-			r.fanout(protocol.AppendPresence(nil, name, "join", s.user, s.meta), []*Session{s}, nil)
+			r.fanout(protocol.AppendPresence(nil, name, protocol.PresenceJoin, s.user, s.meta), false, []*Session{s}, nil)
 		}
 		// Listed under the same lock as the notices, so the list and the
 		// notices that follow it agree.
@@ -154,7 +154,7 @@ func (e *Engine) removeMember(r *room, s *Session) {
 	if u := r.users[s.user]; u == nil || u.conns <= 0 {
 		delete(r.users, s.user)
 		if r.notices {
-			r.fanout(protocol.AppendPresence(nil, r.name, "leave", s.user, nil), nil, nil)
+			r.fanout(protocol.AppendPresence(nil, r.name, protocol.PresenceLeave, s.user, nil), false, nil, nil)
 		}
 	}
 	idle := r.idle(now)

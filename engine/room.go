@@ -77,9 +77,10 @@ func (r *room) idle(now int64) bool {
 
 // fanout enqueues frame to every member but those in except, and to no
 // session already in seen (multi-room emits pass a set so that a member of
-// several target rooms gets the event once). Called with mu held. It
-// returns how many sessions took the frame.
-func (r *room) fanout(frame []byte, except []*Session, seen map[*Session]struct{}) int {
+// several target rooms gets the event once). A volatile frame that a
+// member's queue cannot take is dropped for that member. Called with mu
+// held. It returns how many sessions took the frame.
+func (r *room) fanout(frame []byte, volatile bool, except []*Session, seen map[*Session]struct{}) int {
 	n := 0
 	for _, s := range r.snapshot() {
 		if len(except) > 0 && isExcepted(s, except) {
@@ -91,7 +92,11 @@ func (r *room) fanout(frame []byte, except []*Session, seen map[*Session]struct{
 			}
 			seen[s] = struct{}{}
 		}
-		if s.send(frame) {
+		if volatile {
+			if s.sendVolatile(frame) {
+				n++
+			}
+		} else if s.send(frame) {
 			n++
 		}
 	}

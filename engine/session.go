@@ -19,6 +19,7 @@ type Session struct {
 	user string
 	meta json.RawMessage
 	conn Conn
+	vol  VolatileConn // conn, when it can drop a volatile frame; else nil
 
 	ctx    context.Context // cancelled when the session closes
 	cancel context.CancelFunc
@@ -96,6 +97,23 @@ func (s *Session) send(frame []byte) bool {
 	return true
 }
 
+// sendVolatile hands a volatile frame to the transport: one that the
+// transport's queue cannot take is dropped for this session, which goes on.
+// Transports that cannot drop a frame get it through send.
+func (s *Session) sendVolatile(frame []byte) bool {
+	if s.vol == nil {
+		return s.send(frame)
+	}
+	if s.closing.Load() {
+		return false
+	}
+	if !s.vol.SendVolatile(frame) {
+		s.e.stats.volatileDropped.Add(1)
+		return false
+	}
+	return true
+}
+
 // closeAsync starts Close in a new goroutine, once.
 func (s *Session) closeAsync(reason CloseReason) {
 	if s.closing.CompareAndSwap(false, true) {
@@ -113,7 +131,7 @@ func (s *Session) Emit(event string, data any) error {
 	if err := s.e.checkName(event); err != nil {
 		return err
 	}
-	d, err := marshalData(data)
+	d, err := s.e.encodePayload(data)
 	if err != nil {
 		return err
 	}

@@ -77,6 +77,7 @@ const (
 	CloseProtocol     = protocol.CloseProtocol
 	CloseUnsupported  = protocol.CloseUnsupported
 	CloseAbnormal     = protocol.CloseAbnormal
+	CloseInvalidData  = protocol.CloseInvalidData
 	ClosePolicy       = protocol.ClosePolicy
 	CloseTooBig       = protocol.CloseTooBig
 	CloseInternal     = protocol.CloseInternal

@@ -15,6 +15,7 @@ const (
 	CloseUnsupported  CloseCode = 1003 // the peer sent a kind of message the server does not take (binary)
 	CloseNoStatus     CloseCode = 1005 // a close without a code (never sent)
 	CloseAbnormal     CloseCode = 1006 // the connection was lost without a close (never sent on a WebSocket)
+	CloseInvalidData  CloseCode = 1007 // a text message was not valid UTF-8
 	ClosePolicy       CloseCode = 1008 // the session broke a rule (origin, auth, limits)
 	CloseTooBig       CloseCode = 1009 // a message exceeded the size limit
 	CloseInternal     CloseCode = 1011 // the server failed
@@ -28,6 +29,7 @@ var closeNames = map[CloseCode]string{
 	CloseUnsupported:  "unsupported data",
 	CloseNoStatus:     "no status",
 	CloseAbnormal:     "abnormal closure",
+	CloseInvalidData:  "invalid data",
 	ClosePolicy:       "policy violation",
 	CloseTooBig:       "message too big",
 	CloseInternal:     "internal error",

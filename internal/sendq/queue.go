@@ -60,7 +60,14 @@ func New(maxBytes int) *Queue {
 // cannot take the frame, and the queue is then closed: every later Push
 // returns ErrClosed, even once the queue has drained. After Close it
 // returns ErrClosed.
-func (q *Queue) Push(frame []byte) error {
+func (q *Queue) Push(frame []byte) error { return q.push(frame, true) }
+
+// PushDroppable appends a frame that may be lost (a volatile event): it
+// returns ErrFull when the queue cannot take it, and the queue goes on as
+// if it had not been offered. After Close it returns ErrClosed.
+func (q *Queue) PushDroppable(frame []byte) error { return q.push(frame, false) }
+
+func (q *Queue) push(frame []byte, closeIfFull bool) error {
 	n := len(frame) + frameOverhead
 	q.mu.Lock()
 	if q.closed {
@@ -68,6 +75,10 @@ func (q *Queue) Push(frame []byte) error {
 		return ErrClosed
 	}
 	if q.bytes+n > q.max {
+		if !closeIfFull {
+			q.mu.Unlock()
+			return ErrFull
+		}
 		q.closed = true
 		q.mu.Unlock()
 		q.signal() // a consumer waiting on Ready sees the queue closed

@@ -29,6 +29,19 @@ func TestBoundedByBytes(t *testing.T) {
 	require.ErrorIs(t, q.Push(f), sendq.ErrClosed, "no frame after a lost one")
 }
 
+func TestDroppableFrameRefusedLeavesQueueOpen(t *testing.T) {
+	q := sendq.New(2 * (10 + 32))
+	f := make([]byte, 10)
+	require.NoError(t, q.Push(f))
+	require.NoError(t, q.PushDroppable(f))
+	require.ErrorIs(t, q.PushDroppable(f), sendq.ErrFull)
+	require.False(t, q.Closed(), "a dropped frame does not close the queue")
+	require.Len(t, q.Drain(nil), 2)
+	require.NoError(t, q.Push(f), "later frames are queued as usual")
+	q.Close(protocol.CloseNormal)
+	require.ErrorIs(t, q.PushDroppable(f), sendq.ErrClosed)
+}
+
 func TestCloseForSlowConsumerDrops(t *testing.T) {
 	q := sendq.New(1 << 20)
 	require.NoError(t, q.Push([]byte("x")))

@@ -63,6 +63,10 @@ type conn struct {
 
 func (c *conn) Send(frame []byte) error { return c.q.Push(frame) }
 
+// SendVolatile drops a volatile frame the queue cannot take, as the
+// network transports do (engine.VolatileConn).
+func (c *conn) SendVolatile(frame []byte) bool { return c.q.PushDroppable(frame) == nil }
+
 func (c *conn) Close(r engine.CloseReason) error {
 	c.once.Do(func() {
 		c.reason = r

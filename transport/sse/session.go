@@ -66,6 +66,10 @@ func newToken() string {
 // later frame) and sendq.ErrClosed after that or after Close.
 func (s *session) Send(frame []byte) error { return s.q.Push(frame) }
 
+// SendVolatile queues a volatile frame if it fits (engine.VolatileConn):
+// one that does not is dropped for this session, which goes on.
+func (s *session) SendVolatile(frame []byte) bool { return s.q.PushDroppable(frame) == nil }
+
 // Close ends the session's transport side: the frames still queued go
 // out, then a close frame with r (engine.AppendClose), and the stream
 // ends. For a slow consumer the queued frames are dropped instead, as the

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hubbubhq/hubbub/engine"
 	"github.com/hubbubhq/hubbub/internal/admit"
@@ -354,6 +355,9 @@ func checkJSON(body []byte) error {
 		return errors.New("empty body: send a frame or a JSON array of frames")
 	}
 	if json.Valid(body) {
+		if !utf8.Valid(body) {
+			return errors.New("body is not valid UTF-8")
+		}
 		return nil
 	}
 	var v any

@@ -68,11 +68,26 @@ func (c *conn) Send(frame []byte) error {
 	if err := c.q.Push(frame); err != nil {
 		return err
 	}
+	c.afterQueue()
+	return nil
+}
+
+// SendVolatile queues a volatile frame if it fits (engine.VolatileConn):
+// one that does not is dropped for this client, which goes on.
+func (c *conn) SendVolatile(frame []byte) bool {
+	if c.q.PushDroppable(frame) != nil {
+		return false
+	}
+	c.afterQueue()
+	return true
+}
+
+// afterQueue notes a frame just queued and schedules a write.
+func (c *conn) afterQueue() {
 	c.mu.Lock()
 	c.noteBacklogLocked()
 	c.scheduleLocked()
 	c.mu.Unlock()
-	return nil
 }
 
 // noteBacklogLocked keeps c's place in the Handler's count of congested

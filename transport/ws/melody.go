@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"github.com/olahol/melody"
@@ -106,6 +107,13 @@ func (h *Handler) onMessage(ms *melody.Session, msg []byte) {
 			"bytes", len(msg), "limit", h.cfg.MaxMessageBytes)
 		s.Close(engine.CloseReason{Code: engine.CloseTooBig,
 			Text: fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(msg), h.cfg.MaxMessageBytes)})
+		return
+	}
+	if !utf8.Valid(msg) {
+		// RFC 6455 §8.1: an endpoint fails the connection on a text
+		// message that is not UTF-8.
+		h.log.Info("hubbub/ws: message is not valid UTF-8", "session", s.ID(), "user", s.UserID(), "remote", c.remote, "bytes", len(msg))
+		s.Close(engine.CloseReason{Code: engine.CloseInvalidData, Text: "text message is not valid UTF-8"})
 		return
 	}
 	_ = s.Receive(msg) // ErrSessionClosed: the rest of the connection is ignored
