@@ -92,7 +92,7 @@ type Client struct {
 	closed    bool
 	nextID    uint64
 	pending   map[uint64]chan protocol.Frame
-	rooms     map[string]*protocol.Position // joined rooms → last position seen
+	rooms     map[string]*roomState // joined rooms
 	handlers  map[string]Handler
 	onPres    func(protocol.Frame)
 	onErr     func(*protocol.Error)
@@ -136,7 +136,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	c := &Client{
 		url: url, opts: opts, tr: tr, log: opts.Logger,
 		pending:   make(map[uint64]chan protocol.Frame),
-		rooms:     make(map[string]*protocol.Position),
+		rooms:     make(map[string]*roomState),
 		handlers:  make(map[string]Handler),
 		connected: make(chan struct{}),
 		events:    make(chan protocol.Frame, opts.HandlerQueue),
@@ -281,37 +281,56 @@ func (c *Client) Join(ctx context.Context, room string, opts ...JoinOption) (pro
 	for _, o := range opts {
 		o(&f)
 	}
-	c.mu.Lock()
-	if _, ok := c.rooms[room]; !ok {
-		c.rooms[room] = nil // replayed events before the ack find the room
-	}
-	c.mu.Unlock()
 	res, err := c.join(ctx, f)
 	if err != nil {
 		c.mu.Lock()
-		if c.rooms[room] == nil {
-			delete(c.rooms, room)
+		if st := c.rooms[room]; st != nil && st.pos == nil && !st.joining {
+			delete(c.rooms, room) // never joined
 		}
 		c.mu.Unlock()
 	}
 	return res, err
 }
 
+// roomState is what the client knows of a room it is in.
+type roomState struct {
+	// pos is the last position seen: the join ack's, moved on by every
+	// room event; nil until the first join is acknowledged.
+	pos *protocol.Position
+	// joining: a join is in flight. Events that arrive before its ack
+	// (replayed ones, live ones emitted meanwhile) are of the room's
+	// current epoch, which pos may not be; their highest offset is kept in
+	// seen and the ack's position is moved past it, so none is replayed
+	// again after a reconnect.
+	joining bool
+	seen    uint64
+}
+
+// join sends a join frame and records the room's position from its ack
+// and the events that came before it.
 func (c *Client) join(ctx context.Context, f protocol.Frame) (protocol.JoinResult, error) {
-	a, err := c.request(ctx, f)
-	if err != nil {
-		return protocol.JoinResult{}, err
+	c.mu.Lock()
+	st := c.rooms[f.Room]
+	if st == nil {
+		st = new(roomState)
+		c.rooms[f.Room] = st
 	}
+	st.joining, st.seen = true, 0
+	c.mu.Unlock()
+	a, err := c.request(ctx, f)
 	var res protocol.JoinResult
-	if err := json.Unmarshal(a.Data, &res); err != nil {
-		return res, err
+	if err == nil {
+		err = json.Unmarshal(a.Data, &res)
 	}
 	c.mu.Lock()
-	if p := c.rooms[f.Room]; p == nil || p.Epoch != res.Position.Epoch || p.Offset < res.Position.Offset {
-		pos := res.Position
-		c.rooms[f.Room] = &pos
+	defer c.mu.Unlock()
+	st.joining = false
+	if err != nil {
+		return res, err
 	}
-	c.mu.Unlock()
+	pos := res.Position
+	pos.Offset = max(pos.Offset, st.seen)
+	st.pos = &pos
 	return res, nil
 }
 
@@ -516,12 +535,13 @@ func (c *Client) reconnect() (Conn, protocol.Frame, [][]byte) {
 func (c *Client) rejoin(conn Conn) {
 	c.mu.Lock()
 	rooms := make(map[string]*protocol.Position, len(c.rooms))
-	for r, p := range c.rooms {
-		if p != nil {
-			pos := *p
-			p = &pos
+	for r, st := range c.rooms {
+		var since *protocol.Position
+		if st.pos != nil {
+			pos := *st.pos
+			since = &pos
 		}
-		rooms[r] = p
+		rooms[r] = since
 	}
 	c.mu.Unlock()
 	c.wg.Add(1)
@@ -615,17 +635,22 @@ func (c *Client) route(f protocol.Frame) {
 func (c *Client) advance(room string, off uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, ok := c.rooms[room]
-	if !ok {
+	st, ok := c.rooms[room]
+	switch {
+	case !ok:
 		return true // not tracked (left, or joined by the server)
+	case st.joining:
+		if off <= st.seen {
+			return false
+		}
+		st.seen = off
+		return true
+	case st.pos == nil:
+		return true
+	case off <= st.pos.Offset:
+		return false // a duplicate from a replay
 	}
-	if p == nil {
-		return true // replay before the join ack: the ack sets the position
-	}
-	if off <= p.Offset {
-		return false
-	}
-	p.Offset = off
+	st.pos.Offset = off
 	return true
 }
 
