@@ -19,16 +19,28 @@ type Conn interface {
 	Close(reason CloseReason) error
 }
 
-// VolatileConn is implemented by transports whose queue can refuse one
-// frame without ending the connection. The engine sends volatile events
-// (Target.Volatile) through it: a volatile frame the queue cannot take is
-// dropped for that client and counted (Stats.VolatileDropped), and the
-// session goes on. To a Conn without it, volatile frames go through Send,
-// and one that does not fit closes the session as a slow consumer.
-type VolatileConn interface {
+// BoundedConn is implemented by transports whose send queue is bounded
+// and can say what it can take (every hubbub transport, through
+// internal/sendq). With it the engine keeps two rules that a bounded queue
+// needs:
+//
+//   - A volatile event (Target.Volatile) that the queue cannot take is
+//     dropped for that client and counted (Stats.VolatileDropped); the
+//     session goes on. Without BoundedConn, volatile frames go through
+//     Send, and one that does not fit closes the session as a slow
+//     consumer.
+//   - A recovery replay (a join with "since") that the queue could not
+//     take is not sent: the join answers recovered:false at once, so that
+//     no replay closes a session by itself and a client never loops between
+//     4008 and the same position.
+type BoundedConn interface {
+	Conn
 	// SendVolatile queues frame if it fits and reports whether it did,
 	// without blocking. A refused frame changes nothing else: later frames
 	// are queued as usual. Like Send, it is called concurrently and the
 	// frame must not be modified or retained past its delivery.
 	SendVolatile(frame []byte) bool
+	// FitsReplay reports whether frames, queued now, would leave the
+	// queue room for the live events that follow them.
+	FitsReplay(frames [][]byte) bool
 }

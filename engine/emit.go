@@ -66,7 +66,7 @@ func (t Target) Volatile() Target {
 // other recipients are not affected. A volatile event that a recipient's
 // queue cannot take is dropped for that recipient instead (counted in
 // Stats.VolatileDropped, where the transport supports it: see
-// VolatileConn). When a transport reports that its connections as a whole
+// BoundedConn). When a transport reports that its connections as a whole
 // are behind (a burst has outrun the CPU, see Backlog), Emit first waits
 // for them, up to Config.MaxLagWait.
 //

@@ -101,7 +101,7 @@ func (e *Engine) Open(conn Conn, id Identity) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{e: e, id: newID(), user: id.UserID, meta: meta, conn: conn}
-	s.vol, _ = conn.(VolatileConn)
+	s.bounded, _ = conn.(BoundedConn)
 	if s.user == "" {
 		s.user = s.id
 	}

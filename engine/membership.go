@@ -78,6 +78,12 @@ func (e *Engine) joinSession(s *Session, name string, since *Position, history i
 	case history > 0:
 		replay = r.hist.last(history, now)
 	}
+	if len(replay) > 0 && s.bounded != nil && !s.bounded.FitsReplay(replay) {
+		// Too much to replay at once: the client resyncs instead of
+		// being closed as a slow consumer, again and again.
+		e.log.Info("hubbub: replay does not fit the session's queue", "session", s.id, "room", name, "events", len(replay))
+		replay, res.Recovered = nil, false
+	}
 	for _, f := range replay {
 		if !s.send(f) {
 			res.Recovered = false

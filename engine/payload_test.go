@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -126,4 +127,68 @@ func TestVolatileIsDroppedNotClosed(t *testing.T) {
 		require.NoError(t, e.To("doc").Emit("kept", payload))
 	}
 	require.Equal(t, engine.CloseSlowConsumer, d.Await(t, slow.Session().ID()).Code)
+}
+
+// TestReplayThatDoesNotFitIsNotRecovered checks that a join whose replay
+// would not fit the session's send queue answers recovered:false at once
+// instead of overflowing the queue (which closed the session as a slow
+// consumer, and again at every rejoin from the same position). The client
+// reads nothing while the join runs, so nothing drains the queue.
+func TestReplayThatDoesNotFitIsNotRecovered(t *testing.T) {
+	t.Parallel()
+	e := quietEngine(t, engine.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), hubtest.Wait)
+	defer cancel()
+	first, err := memory.Dial(e, memory.Config{})
+	require.NoError(t, err)
+	joined, err := first.Join(ctx, "feed")
+	require.NoError(t, err)
+	keeper, err := memory.Dial(e, memory.Config{QueueBytes: 4 << 20}) // keeps the room
+	require.NoError(t, err)
+	_, err = keeper.Join(ctx, "feed")
+	require.NoError(t, err)
+	first.Close()
+	big := strings.Repeat("x", 5000)
+	for range 100 { // 500 KB, kept in history
+		require.NoError(t, e.To("feed").Emit("n", big))
+	}
+
+	for _, tc := range []struct {
+		name      string
+		queue     int
+		recovered bool
+	}{
+		{"fits", 2 << 20, true},
+		{"does not fit", 256 << 10, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := memory.Dial(e, memory.Config{QueueBytes: tc.queue})
+			require.NoError(t, err)
+			require.NoError(t, c.SendFrame(engine.Frame{Type: engine.TypeJoin, ID: 1, Room: "feed", Since: &joined.Position}))
+			// Wait, reading nothing, until the join has run.
+			require.Eventually(t, func() bool {
+				return len(c.Session().Rooms()) > 0 || c.Session().Closed()
+			}, hubtest.Wait, time.Millisecond)
+			require.False(t, c.Session().Closed(), "the replay did not close the session")
+			var res engine.JoinResult
+			for {
+				f, err := c.Next(ctx)
+				require.NoError(t, err)
+				if f.Type == engine.TypeAck && f.ID == 1 {
+					require.Nil(t, f.Err)
+					require.NoError(t, json.Unmarshal(f.Data, &res))
+					break
+				}
+			}
+			require.Equal(t, tc.recovered, res.Recovered)
+			if !tc.recovered {
+				require.Zero(t, res.Replayed)
+				require.Equal(t, uint64(100), res.Position.Offset, "the client resyncs from the room's latest position")
+			} else {
+				require.Equal(t, 100, res.Replayed)
+			}
+			_, closed := c.CloseReason()
+			require.False(t, closed)
+		})
+	}
 }

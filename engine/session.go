@@ -19,7 +19,7 @@ type Session struct {
 	user string
 	meta json.RawMessage
 	conn Conn
-	vol  VolatileConn // conn, when it can drop a volatile frame; else nil
+	bounded BoundedConn // conn, when its queue can say what it takes; else nil
 
 	ctx    context.Context // cancelled when the session closes
 	cancel context.CancelFunc
@@ -101,13 +101,13 @@ func (s *Session) send(frame []byte) bool {
 // transport's queue cannot take is dropped for this session, which goes on.
 // Transports that cannot drop a frame get it through send.
 func (s *Session) sendVolatile(frame []byte) bool {
-	if s.vol == nil {
+	if s.bounded == nil {
 		return s.send(frame)
 	}
 	if s.closing.Load() {
 		return false
 	}
-	if !s.vol.SendVolatile(frame) {
+	if !s.bounded.SendVolatile(frame) {
 		s.e.stats.volatileDropped.Add(1)
 		return false
 	}

@@ -139,6 +139,18 @@ func (q *Queue) Pop() []byte {
 	return f
 }
 
+// FitsReplay reports whether frames would take at most half of what the
+// queue can still take, leaving the rest for the frames that follow them.
+func (q *Queue) FitsReplay(frames [][]byte) bool {
+	n := 0
+	for _, f := range frames {
+		n += len(f) + frameOverhead
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.closed && n <= (q.max-q.bytes)/2
+}
+
 // Frames reports the number of queued frames without taking the queue's
 // lock, for a producer's hot path: a push or drain running at the same time
 // may or may not be counted.

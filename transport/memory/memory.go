@@ -64,8 +64,14 @@ type conn struct {
 func (c *conn) Send(frame []byte) error { return c.q.Push(frame) }
 
 // SendVolatile drops a volatile frame the queue cannot take, as the
-// network transports do (engine.VolatileConn).
+// network transports do (engine.BoundedConn).
 func (c *conn) SendVolatile(frame []byte) bool { return c.q.PushDroppable(frame) == nil }
+
+var _ engine.BoundedConn = (*conn)(nil)
+
+// FitsReplay reports whether a recovery replay fits the send queue
+// (engine.BoundedConn).
+func (c *conn) FitsReplay(frames [][]byte) bool { return c.q.FitsReplay(frames) }
 
 func (c *conn) Close(r engine.CloseReason) error {
 	c.once.Do(func() {

@@ -66,9 +66,15 @@ func newToken() string {
 // later frame) and sendq.ErrClosed after that or after Close.
 func (s *session) Send(frame []byte) error { return s.q.Push(frame) }
 
-// SendVolatile queues a volatile frame if it fits (engine.VolatileConn):
+// SendVolatile queues a volatile frame if it fits (engine.BoundedConn):
 // one that does not is dropped for this session, which goes on.
 func (s *session) SendVolatile(frame []byte) bool { return s.q.PushDroppable(frame) == nil }
+
+var _ engine.BoundedConn = (*session)(nil)
+
+// FitsReplay reports whether a recovery replay fits the send queue
+// (engine.BoundedConn).
+func (s *session) FitsReplay(frames [][]byte) bool { return s.q.FitsReplay(frames) }
 
 // Close ends the session's transport side: the frames still queued go
 // out, then a close frame with r (engine.AppendClose), and the stream

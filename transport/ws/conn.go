@@ -72,7 +72,7 @@ func (c *conn) Send(frame []byte) error {
 	return nil
 }
 
-// SendVolatile queues a volatile frame if it fits (engine.VolatileConn):
+// SendVolatile queues a volatile frame if it fits (engine.BoundedConn):
 // one that does not is dropped for this client, which goes on.
 func (c *conn) SendVolatile(frame []byte) bool {
 	if c.q.PushDroppable(frame) != nil {
@@ -81,6 +81,12 @@ func (c *conn) SendVolatile(frame []byte) bool {
 	c.afterQueue()
 	return true
 }
+
+var _ engine.BoundedConn = (*conn)(nil)
+
+// FitsReplay reports whether a recovery replay fits the send queue
+// (engine.BoundedConn).
+func (c *conn) FitsReplay(frames [][]byte) bool { return c.q.FitsReplay(frames) }
 
 // afterQueue notes a frame just queued and schedules a write.
 func (c *conn) afterQueue() {
