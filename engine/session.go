@@ -14,11 +14,11 @@ import (
 // with every event. Its methods are safe for concurrent use; after the
 // session is closed they return ErrSessionClosed (or do nothing).
 type Session struct {
-	e    *Engine
-	id   string
-	user string
-	meta json.RawMessage
-	conn Conn
+	e       *Engine
+	id      string
+	user    string
+	meta    json.RawMessage
+	conn    Conn
 	bounded BoundedConn // conn, when its queue can say what it takes; else nil
 
 	ctx    context.Context // cancelled when the session closes
