@@ -30,6 +30,11 @@ type Config struct {
 	// text is the JSON reason. Nil accepts everyone anonymously.
 	Authenticate func(r *http.Request) (Identity, error)
 
+	// Origins decides which browser pages may connect, through any
+	// transport. The zero value allows same-origin pages and non-browser
+	// clients; see OriginPolicy.
+	Origins OriginPolicy
+
 	// AuthorizeJoin runs before a client's join frame takes effect. A
 	// non-nil error refuses the join with an error ack: an *Error is sent
 	// as it is; any other error is logged and the client sees CodeForbidden

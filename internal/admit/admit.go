@@ -25,10 +25,18 @@ type Gate struct {
 }
 
 // New returns a Gate for the transport called name ("hubbub/ws"), which
-// prefixes its log lines. allowed and allowAll are the transport's Origin
-// policy (see NewOrigins).
+// prefixes its log lines, applying the engine's origin policy
+// (engine.Config.Origins). allowed and allowAll are a transport's own
+// deprecated origin settings, added to the engine's; a warning is logged
+// once when they are used.
 func New(e *engine.Engine, name string, allowed []string, allowAll bool, log *slog.Logger) *Gate {
-	return &Gate{e: e, origins: NewOrigins(allowed, allowAll), log: log, name: name}
+	p := e.Origins()
+	if len(allowed) > 0 || allowAll {
+		log.Warn(name + ": the transport's AllowedOrigins and AllowAllOrigins are deprecated: set engine.Config.Origins, which every transport applies")
+		p.Allowed = append(p.Allowed, allowed...)
+		p.AllowAll = p.AllowAll || allowAll
+	}
+	return &Gate{e: e, origins: NewOrigins(p), log: log, name: name}
 }
 
 // OriginAllowed reports whether r's Origin may connect (see Origins.Allowed).
@@ -37,11 +45,11 @@ func (g *Gate) OriginAllowed(r *http.Request) bool { return g.origins.Allowed(r)
 // CheckOrigin refuses r with 403 and returns false when its Origin is not
 // allowed.
 func (g *Gate) CheckOrigin(w http.ResponseWriter, r *http.Request) bool {
-	if g.origins.Allowed(r) {
-		return true
+	ok, reason := g.origins.Check(r)
+	if !ok {
+		g.Refuse(w, r, http.StatusForbidden, protocol.CodeForbidden, reason)
 	}
-	g.Refuse(w, r, http.StatusForbidden, protocol.CodeForbidden, "origin "+r.Header.Get("Origin")+" not allowed")
-	return false
+	return ok
 }
 
 // Refuse logs a refused request once and answers it with status and a

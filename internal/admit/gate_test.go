@@ -54,9 +54,10 @@ func refusalOf(t *testing.T, w *httptest.ResponseRecorder) protocol.Refusal {
 
 func newGate(t *testing.T, cfg engine.Config, logs *hubtest.LogRecorder) (*engine.Engine, *admit.Gate) {
 	t.Helper()
+	cfg.Origins.Allowed = []string{"https://app.example"}
 	e := engine.New(cfg)
 	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
-	return e, admit.New(e, "hubbub/test", []string{"https://app.example"}, false, slog.New(logs))
+	return e, admit.New(e, "hubbub/test", nil, false, slog.New(logs))
 }
 
 func TestGateAdmits(t *testing.T) {
@@ -119,7 +120,9 @@ func TestGateRefuses(t *testing.T) {
 		w := httptest.NewRecorder()
 		require.False(t, g.CheckOrigin(w, r))
 		require.Equal(t, http.StatusForbidden, w.Code)
-		require.Equal(t, protocol.Refusal{Error: "forbidden", Reason: "origin https://evil.example not allowed"}, refusalOf(t, w))
+		got := refusalOf(t, w)
+		require.Equal(t, "forbidden", got.Error)
+		require.Contains(t, got.Reason, "origin https://evil.example not allowed")
 		require.Equal(t, 1, logs.Count("hubbub/test: request refused"), "logged once")
 	})
 
@@ -143,4 +146,17 @@ func TestGateRefuses(t *testing.T) {
 		require.Equal(t, protocol.Refusal{Error: "unavailable", Reason: "server shutting down"}, refusalOf(t, w))
 		require.Equal(t, engine.ReasonGoingAway, d.Await(t, sid), "the session opened is closed at once")
 	})
+}
+
+func TestGateAddsDeprecatedTransportOrigins(t *testing.T) {
+	logs := new(hubtest.LogRecorder)
+	e := engine.New(engine.Config{Origins: engine.OriginPolicy{Allowed: []string{"https://app.example"}}})
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	g := admit.New(e, "hubbub/test", []string{"https://old.example"}, false, slog.New(logs))
+	require.Equal(t, 1, logs.Count("deprecated"), "the old setting is reported once")
+	for origin, ok := range map[string]bool{"https://app.example": true, "https://old.example": true, "https://evil.example": false} {
+		r := httptest.NewRequest(http.MethodGet, "http://hub.example/", nil)
+		r.Header.Set("Origin", origin)
+		require.Equal(t, ok, g.OriginAllowed(r), origin)
+	}
 }

@@ -4,24 +4,22 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/hubbubhq/hubbub/engine"
 )
 
-// Origins is an Origin allowlist for browser requests. The zero value and
-// nil allow same-origin requests and requests without an Origin header
-// only. It is safe for concurrent use once built.
+// Origins applies an engine.OriginPolicy to requests. It is safe for
+// concurrent use once built.
 type Origins struct {
-	all bool
-	set map[string]struct{} // lower-cased entries
+	all     bool
+	forward bool
+	set     map[string]struct{} // lower-cased entries
 }
 
-// NewOrigins builds an allowlist. An entry is a full origin
-// ("https://app.example.com", compared with the Origin header's scheme and
-// host) or a bare host ("app.example.com:8443", compared with the Origin
-// header's host); comparison ignores case and a trailing slash. "*" has no
-// special meaning: allowAll accepts every origin.
-func NewOrigins(allowed []string, allowAll bool) *Origins {
-	o := &Origins{all: allowAll, set: make(map[string]struct{}, len(allowed))}
-	for _, s := range allowed {
+// NewOrigins builds the checker of a policy (see engine.OriginPolicy).
+func NewOrigins(p engine.OriginPolicy) *Origins {
+	o := &Origins{all: p.AllowAll, forward: p.TrustForwardedHost, set: make(map[string]struct{}, len(p.Allowed))}
+	for _, s := range p.Allowed {
 		s = strings.ToLower(strings.TrimRight(strings.TrimSpace(s), "/"))
 		if s != "" {
 			o.set[s] = struct{}{}
@@ -30,33 +28,71 @@ func NewOrigins(allowed []string, allowAll bool) *Origins {
 	return o
 }
 
-// Allowed reports whether r may be served. Requests without an Origin
-// header are allowed (browsers always send one on cross-origin requests;
-// other clients can forge any header anyway), and so are same-origin
-// requests (the Origin's host equals the request's Host). Behind a proxy
-// that rewrites Host, same-origin no longer matches: list the public
-// origin.
+// Allowed reports whether r may be served.
 func (o *Origins) Allowed(r *http.Request) bool {
+	ok, _ := o.Check(r)
+	return ok
+}
+
+// Check reports whether r may be served and, when not, why: what the
+// Origin was compared with, and which setting would allow it.
+func (o *Origins) Check(r *http.Request) (ok bool, reason string) {
 	origin := r.Header.Get("Origin")
-	if origin == "" || (o != nil && o.all) {
-		return true
+	if origin == "" || o.all || r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		return true, ""
 	}
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" {
-		return false
+		return false, "origin " + origin + " not allowed: it is not a scheme and host (an opaque origin, such as a sandboxed page's, cannot be allowed except with engine.Config.Origins.AllowAll)"
 	}
 	if strings.EqualFold(u.Host, r.Host) {
-		return true
+		return true, ""
 	}
-	if o == nil {
-		return false
+	fwd := ""
+	if o.forward {
+		fwd = forwardedHost(r)
+		if fwd != "" && strings.EqualFold(u.Host, fwd) {
+			return true, ""
+		}
 	}
 	host := strings.ToLower(u.Host)
 	if _, ok := o.set[strings.ToLower(u.Scheme)+"://"+host]; ok {
-		return true
+		return true, ""
 	}
-	_, ok := o.set[host]
-	return ok
+	if _, ok := o.set[host]; ok {
+		return true, ""
+	}
+	reason = "origin " + origin + " not allowed: its host is not the request's host " + strings.ToLower(r.Host) + " (Host header"
+	switch {
+	case fwd != "":
+		reason += ", or " + fwd + " forwarded by the proxy)"
+	case o.forward:
+		reason += "; the proxy forwarded none)"
+	default:
+		reason += ")"
+	}
+	reason += " and not in engine.Config.Origins.Allowed; list it there"
+	if !o.forward {
+		reason += ", or, behind a reverse proxy that changes Host, set Origins.TrustForwardedHost"
+	}
+	return false, reason
+}
+
+// forwardedHost returns the host a reverse proxy forwarded: the first of
+// X-Forwarded-Host, or the host of the first Forwarded element (RFC 7239).
+func forwardedHost(r *http.Request) string {
+	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
+		h, _, _ = strings.Cut(h, ",")
+		return strings.TrimSpace(h)
+	}
+	first, _, _ := strings.Cut(r.Header.Get("Forwarded"), ",")
+	for _, kv := range strings.Split(first, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		if ok && strings.EqualFold(k, "host") {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
 }
 
 // CrossOrigin reports whether r carries an Origin header naming another

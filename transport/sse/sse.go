@@ -143,18 +143,18 @@ var ReasonGone = engine.CloseReason{Code: protocol.CloseAbnormal, Text: "connect
 // grace period, 25 s polls, a 1 MiB send queue and a 64 KiB replay buffer
 // per session, 64 KiB request bodies.
 type Config struct {
-	// AllowedOrigins lists the browser origins allowed besides the
-	// server's own, as for the WebSocket transport: a full origin
-	// ("https://app.example.com") or a bare host ("app.example.com:8443"),
-	// compared ignoring case; "*" is not a wildcard. Requests without an
-	// Origin header (non-browser clients) and same-origin requests are
-	// always allowed; others get 403. Allowed cross-origin requests get CORS
-	// headers that allow credentials (EventSource withCredentials, fetch
-	// with credentials: "include"), and preflight requests are answered.
+	// AllowedOrigins is added to the engine's origin policy
+	// (engine.Config.Origins.Allowed), which decides for every transport.
+	// Allowed cross-origin requests get CORS headers that allow credentials
+	// (EventSource withCredentials, fetch with credentials: "include"), and
+	// preflight requests are answered.
+	//
+	// Deprecated: set engine.Config.Origins.
 	AllowedOrigins []string
-	// AllowAllOrigins accepts every Origin. Only set it when sessions are
-	// opened with credentials a foreign page cannot send, never with
-	// cookies alone.
+	// AllowAllOrigins sets engine.Config.Origins.AllowAll for this
+	// transport.
+	//
+	// Deprecated: set engine.Config.Origins.
 	AllowAllOrigins bool
 
 	// PingInterval is how often an idle stream gets a heartbeat comment

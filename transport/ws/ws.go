@@ -16,7 +16,7 @@
 // A request is refused with an HTTP error and a JSON body
 // {"error": code, "reason": text} before any upgrade when it is not a GET
 // (405), not a WebSocket upgrade (400), comes from an Origin that is not
-// allowed (403, see Config.AllowedOrigins), or is refused by the engine's
+// allowed (403, see engine.Config.Origins), or is refused by the engine's
 // connect hook (engine.HTTPStatus: 401, 403, or 503 while shutting down).
 // Each refusal is logged once. The hello frame is the first message after
 // the handshake.
@@ -84,28 +84,18 @@ const (
 )
 
 // Config configures a Handler. The zero value is a working default:
-// same-origin browsers and non-browser clients, 64 KiB inbound messages,
+// 64 KiB inbound messages,
 // a 1 MiB send queue per connection, pings every 25 s.
 type Config struct {
-	// AllowedOrigins lists the browser origins allowed to connect besides
-	// the server's own. An entry is a full origin ("https://app.example.com",
-	// compared with the Origin header's scheme and host) or a bare host
-	// ("app.example.com:8443", compared with the Origin header's host);
-	// comparison ignores case. "*" has no special meaning: use
-	// AllowAllOrigins.
+	// AllowedOrigins is added to the engine's origin policy
+	// (engine.Config.Origins.Allowed), which decides for every transport.
 	//
-	// Same-origin requests (the Origin header's host equals the request's
-	// Host) are always allowed, and so are requests without an Origin
-	// header, which browsers always send: those come from non-browser
-	// clients, which can forge any header anyway. Everything else is
-	// refused with 403 before the upgrade, which stops cross-site WebSocket
-	// hijacking with the user's cookies. Behind a proxy that rewrites the
-	// Host header, same-origin no longer matches: list the public origin.
+	// Deprecated: set engine.Config.Origins.
 	AllowedOrigins []string
-
-	// AllowAllOrigins accepts every Origin. Only set it when connections
-	// are authenticated by something a foreign page cannot send (a token
-	// in the URL or a header), never by cookies alone.
+	// AllowAllOrigins sets engine.Config.Origins.AllowAll for this
+	// transport.
+	//
+	// Deprecated: set engine.Config.Origins.
 	AllowAllOrigins bool
 
 	// MaxMessageBytes bounds one inbound message (a frame or a batch).

@@ -45,8 +45,8 @@ const (
 // its defaults and logs warnings and errors to slog.Default().
 type Config struct {
 	Logger *slog.Logger
-	Engine engine.Config // Logger is set from Logger when nil
-	WS     ws.Config     // AllowAllOrigins is always set; Logger as above
+	Engine engine.Config // Logger is set from Logger when nil; Origins.AllowAll is always set
+	WS     ws.Config     // Logger as above
 	SSE    sse.Config    // the same
 }
 
@@ -60,12 +60,12 @@ type transport struct {
 // line here (and its client in cmd/internal/load).
 var transports = []transport{
 	{"ws", "/ws", func(e *engine.Engine, cfg Config) (http.Handler, func() error) {
-		cfg.WS.AllowAllOrigins, cfg.WS.Logger = true, cmp.Or(cfg.WS.Logger, cfg.Logger)
+		cfg.WS.Logger = cmp.Or(cfg.WS.Logger, cfg.Logger)
 		h := ws.New(e, cfg.WS)
 		return h, h.Close
 	}},
 	{"sse", "/sse", func(e *engine.Engine, cfg Config) (http.Handler, func() error) { // SSE and long-poll
-		cfg.SSE.AllowAllOrigins, cfg.SSE.Logger = true, cmp.Or(cfg.SSE.Logger, cfg.Logger)
+		cfg.SSE.Logger = cmp.Or(cfg.SSE.Logger, cfg.Logger)
 		h := sse.New(e, cfg.SSE)
 		return h, h.Close
 	}},
@@ -95,6 +95,7 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.Default()
 	}
 	cfg.Engine.Logger = cmp.Or(cfg.Engine.Logger, cfg.Logger)
+	cfg.Engine.Origins.AllowAll = true // load tools send any Origin
 	s := &Server{e: engine.New(cfg.Engine), mux: http.NewServeMux()}
 	for _, t := range transports {
 		h, closeFn := t.mount(s.e, cfg)
