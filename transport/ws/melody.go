@@ -92,13 +92,19 @@ func (h *Handler) onConnect(ms *melody.Session) {
 	}
 }
 
-// onMessage runs in the request's goroutine for each text message.
-func (h *Handler) onMessage(ms *melody.Session, msg []byte) {
+// sessionOf returns the conn and engine session of a melody session, or a
+// nil session outside onConnect…onDisconnect.
+func (h *Handler) sessionOf(ms *melody.Session) (*conn, *engine.Session) {
 	c := h.connOf(ms)
 	if c == nil {
-		return
+		return nil, nil
 	}
-	s := c.sess.Load()
+	return c, c.sess.Load()
+}
+
+// onMessage runs in the request's goroutine for each text message.
+func (h *Handler) onMessage(ms *melody.Session, msg []byte) {
+	c, s := h.sessionOf(ms)
 	if s == nil {
 		return
 	}
@@ -121,11 +127,7 @@ func (h *Handler) onMessage(ms *melody.Session, msg []byte) {
 
 // onBinary closes the connection: the protocol is JSON text.
 func (h *Handler) onBinary(ms *melody.Session, msg []byte) {
-	c := h.connOf(ms)
-	if c == nil {
-		return
-	}
-	s := c.sess.Load()
+	c, s := h.sessionOf(ms)
 	if s == nil {
 		return
 	}
